@@ -1,0 +1,109 @@
+"""RQ wiring: queue names, retry policies, enqueueing, the worker class and the periodic-job table.
+
+Jobs take ids, never ORM objects, run inside an app context (the worker pushes one), and let failures
+raise so RQ's `Retry` policy can retry them. Periodic work is listed once, in `PERIODIC`, and the
+`flask cron` command registers exactly that list with RQ's cron scheduler.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue, Retry, Worker
+from rq.cron import CronScheduler
+from rq.job import Job
+
+# Queue names (DESIGN.md): one per kind of work so slow syncs never delay event intake.
+EVENTS, SYNC, CHARTS, INTEGRATIONS, MAINTENANCE = "events", "sync", "charts", "integrations", "maintenance"
+QUEUES: tuple[str, ...] = (EVENTS, SYNC, CHARTS, INTEGRATIONS, MAINTENANCE)
+
+# Retry policies as named values.
+RETRY_EVENT = Retry(max=5, interval=[2, 10, 30, 120, 600])  # event intake must not lose a change
+RETRY_SYNC = Retry(max=4, interval=[30, 120, 600, 1800])
+RETRY_OUTBOUND = Retry(max=3, interval=[10, 60, 300])  # partner portal, Alma PMS
+RETRY_NONE = None
+
+DEFAULT_TIMEOUT = {EVENTS: 300, SYNC: 6 * 3600, CHARTS: 180, INTEGRATIONS: 600, MAINTENANCE: 1800}
+
+
+def redis_connection() -> Redis:
+    """The app's Redis connection (built in create_app)."""
+    return current_app.extensions["redis"]
+
+
+def get_queue(name: str, connection: Redis | None = None) -> Queue:
+    """The RQ queue `name`; raises ValueError for a name not in QUEUES."""
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUES)}")
+    return Queue(name, connection=connection or redis_connection(), default_timeout=DEFAULT_TIMEOUT[name])
+
+
+def enqueue(queue_name: str, func: Callable[..., Any] | str, *args: Any, job_id: str | None = None,
+            retry: Retry | None = None, meta: dict | None = None, **kwargs: Any) -> Job:
+    """Enqueue `func(*args, **kwargs)` on `queue_name`.
+
+    A deterministic `job_id` de-duplicates: while a job with that id is queued or running, enqueueing
+    it again returns the existing job instead of adding a second one.
+    """
+    q = get_queue(queue_name)
+    if job_id:
+        existing = Job.fetch_many([job_id], connection=q.connection)[0]
+        if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "deferred", "scheduled"):
+            return existing
+    return q.enqueue(func, *args, job_id=job_id, retry=retry, meta=meta or {}, kwargs=kwargs or None)
+
+
+class AppWorker(Worker):
+    """An RQ worker whose jobs run inside the Flask app context.
+
+    The work horse is a fork: it drops the parent's pooled database connections first (a connection
+    must never be shared across a fork) and removes its session after the job.
+    """
+
+    flask_app: Flask | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._parent_pid = os.getpid()
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        app = self.flask_app
+        assert app is not None, "AppWorker.flask_app must be set"
+        if os.getpid() != self._parent_pid:  # in a forked work horse
+            app.extensions["db.engine"].dispose(close=False)
+        with app.app_context():
+            return super().perform_job(job, queue)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """One periodic job: what to run, where, and how often (seconds or a cron expression)."""
+
+    name: str
+    func: Callable[..., Any]
+    queue: str
+    interval: int | None = None
+    cron: str | None = None
+    timeout: int | None = None
+
+
+def periodic_jobs() -> list[Periodic]:
+    """Every periodic job of Hub24, in one place."""
+    from . import maintenance
+
+    return [
+        Periodic("scheduler-heartbeat", maintenance.scheduler_heartbeat, MAINTENANCE, interval=60),
+        Periodic("clean-job-registries", maintenance.clean_job_registries, MAINTENANCE, interval=3600),
+    ]
+
+
+def build_cron(connection: Redis) -> CronScheduler:
+    """A cron scheduler with every job of `periodic_jobs()` registered."""
+    scheduler = CronScheduler(connection=connection, name="hub24-cron")
+    for p in periodic_jobs():
+        scheduler.register(p.func, p.queue, interval=p.interval, cron=p.cron,
+                           job_timeout=p.timeout or DEFAULT_TIMEOUT[p.queue], name=p.name)
+    return scheduler

@@ -1,0 +1,5 @@
+"""SQLAlchemy models, one module per aggregate. Importing this package registers every table."""
+from .base import Base
+from .portal import ConnectionKind, Portal, PortalStatus, PortalToken
+
+__all__ = ["Base", "ConnectionKind", "Portal", "PortalStatus", "PortalToken"]

@@ -1,0 +1,1 @@
+"""Developer tooling: embedded services and the `make run` orchestrator. Not imported by the app."""

@@ -1,0 +1,93 @@
+"""Test fixtures: real PostgreSQL and Redis, a transaction rolled back and a Redis database flushed per test.
+
+The machine's services are used when TEST_DATABASE_URL / TEST_REDIS_URL are set; embedded ones
+(under var/test) otherwise. Migrations run once per session on the test database.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+from cryptography.fernet import Fernet
+from redis import Redis
+from sqlalchemy import create_engine
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from app import create_app
+from app.db import sqlalchemy_url
+from devtools import services as embedded
+
+TEST_KEYS = (Fernet.generate_key().decode(), Fernet.generate_key().decode())
+
+
+@pytest.fixture(scope="session")
+def service_urls():
+    svc = embedded.from_env_or_embedded("test", "TEST_DATABASE_URL", "TEST_REDIS_URL", database="hub24_test")
+    yield {"database": svc.database_url, "redis": svc.redis_url}
+    svc.stop()
+
+
+def base_config(service_urls: dict, **extra) -> dict:
+    cfg = {
+        "DATABASE_URL": service_urls["database"],
+        "REDIS_URL": service_urls["redis"],
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "TOKEN_ENCRYPTION_KEY": TEST_KEYS[0],
+        "APP_BASE_URL": "http://127.0.0.1:5999",
+        "LOG_LEVEL": "WARNING",
+    }
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def engine(service_urls):
+    eng = create_engine(sqlalchemy_url(service_urls["database"]), future=True)
+    from alembic import command
+
+    from app.cli import alembic_config
+
+    os.environ.setdefault("DATABASE_URL", service_urls["database"])
+    cfg = alembic_config()
+    app = create_app(base_config(service_urls, ENGINE=eng))
+    with app.app_context():
+        command.upgrade(cfg, "head")
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def redis_conn(service_urls):
+    conn = Redis.from_url(service_urls["redis"])
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture()
+def app(engine, service_urls, redis_conn):
+    """The app with its session bound to one connection whose transaction is rolled back after the test."""
+    application = create_app(base_config(service_urls, ENGINE=engine, REDIS=redis_conn))
+    application.config["TESTING"] = True
+    connection = engine.connect()
+    outer = connection.begin()
+    session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                          expire_on_commit=False))
+    application.extensions["db.session"] = session
+    with application.app_context():
+        yield application
+    session.remove()
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def db(app):
+    return app.extensions["db.session"]()
+
