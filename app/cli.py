@@ -24,17 +24,18 @@ def init_app(app: Flask) -> None:
 @click.command("worker")
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in the worker process (no fork); for debugging.")
 @with_appcontext
-def worker(queues: tuple[str, ...], burst: bool) -> None:
+def worker(queues: tuple[str, ...], burst: bool, simple: bool) -> None:
     """Run an RQ worker on QUEUES (default: all Hub24 queues, in priority order)."""
-    from .jobs import QUEUES, AppWorker, get_queue, redis_connection
+    from .jobs import QUEUES, AppSimpleWorker, AppWorker, get_queue, redis_connection
 
     names = queues or QUEUES
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
         raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; choose from {', '.join(QUEUES)}")
     conn = redis_connection()
-    w = AppWorker([get_queue(n, conn) for n in names], connection=conn)
+    w = (AppSimpleWorker if simple else AppWorker)([get_queue(n, conn) for n in names], connection=conn)
     w.flask_app = current_app._get_current_object()  # type: ignore[attr-defined]
     w.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"], with_scheduler=True)
 

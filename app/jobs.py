@@ -6,14 +6,17 @@ raise so RQ's `Retry` policy can retry them. Periodic work is listed once, in `P
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue, Retry, Worker
+from rq import Queue, Retry, SimpleWorker, Worker
 from rq.cron import CronScheduler
+from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
 # Queue names (DESIGN.md): one per kind of work so slow syncs never delay event intake.
@@ -41,6 +44,18 @@ def get_queue(name: str, connection: Redis | None = None) -> Queue:
     return Queue(name, connection=connection or redis_connection(), default_timeout=DEFAULT_TIMEOUT[name])
 
 
+ACTIVE_STATES = ("queued", "started", "deferred", "scheduled")
+
+
+def job_key(*parts: Any) -> str:
+    """A deterministic job id from parts (RQ allows letters, digits, `_` and `-` only)."""
+    raw = "-".join(str(p) for p in parts)
+    clean = re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+    if clean != raw or len(clean) > 120:  # keep distinct inputs distinct after cleaning
+        clean = f"{clean[:100]}-{hashlib.sha1(raw.encode()).hexdigest()[:12]}"
+    return clean
+
+
 def enqueue(queue_name: str, func: Callable[..., Any] | str, *args: Any, job_id: str | None = None,
             retry: Retry | None = None, meta: dict | None = None, **kwargs: Any) -> Job:
     """Enqueue `func(*args, **kwargs)` on `queue_name`.
@@ -49,18 +64,27 @@ def enqueue(queue_name: str, func: Callable[..., Any] | str, *args: Any, job_id:
     it again returns the existing job instead of adding a second one.
     """
     q = get_queue(queue_name)
-    if job_id:
-        existing = Job.fetch_many([job_id], connection=q.connection)[0]
-        if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "deferred", "scheduled"):
-            return existing
-    return q.enqueue(func, *args, job_id=job_id, retry=retry, meta=meta or {}, kwargs=kwargs or None)
+    options = {"job_id": job_id, "retry": retry, "meta": meta or {}, "args": args, "kwargs": kwargs}
+    if not job_id:
+        return q.enqueue(func, **options)
+    for _ in range(3):
+        try:
+            return q.enqueue(func, unique=True, **options)  # atomic: no second job with this id
+        except DuplicateJobError:
+            existing = Job.fetch_many([job_id], connection=q.connection)[0]
+            if existing is None:
+                continue
+            if existing.get_status(refresh=False) in ACTIVE_STATES:
+                return existing
+            existing.delete()  # a finished or failed run of the same work: start a new one
+    raise RuntimeError(f"could not enqueue job {job_id}: it keeps being replaced concurrently")
 
 
-class AppWorker(Worker):
-    """An RQ worker whose jobs run inside the Flask app context.
+class _AppContextJobs:
+    """Mixin for RQ workers: jobs run inside the Flask app context.
 
-    The work horse is a fork: it drops the parent's pooled database connections first (a connection
-    must never be shared across a fork) and removes its session after the job.
+    In a forked work horse the parent's pooled database connections are dropped first (a connection
+    must never be shared across a fork); the app context's teardown removes the session after the job.
     """
 
     flask_app: Flask | None = None
@@ -69,13 +93,21 @@ class AppWorker(Worker):
         super().__init__(*args, **kwargs)
         self._parent_pid = os.getpid()
 
-    def perform_job(self, job: Job, queue: Queue) -> bool:
+    def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
         app = self.flask_app
         assert app is not None, "AppWorker.flask_app must be set"
         if os.getpid() != self._parent_pid:  # in a forked work horse
             app.extensions["db.engine"].dispose(close=False)
         with app.app_context():
-            return super().perform_job(job, queue)
+            return super().perform_job(job, queue, *args, **kwargs)  # type: ignore[misc]
+
+
+class AppWorker(_AppContextJobs, Worker):
+    """The production worker: each job in a forked work horse, inside the app context."""
+
+
+class AppSimpleWorker(_AppContextJobs, SimpleWorker):
+    """The same, running jobs in the worker process itself (no fork): for debugging and tests."""
 
 
 @dataclass(frozen=True)

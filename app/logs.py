@@ -58,7 +58,7 @@ class ContextFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key not in self._std and key not in {"message", "request_id"}:
                 setattr(record, key, _mask_value(key, value))
-        if record.exc_info and not record.exc_text:
+        if record.exc_info:
             record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         elif record.exc_text:

@@ -83,6 +83,16 @@ def app(engine, service_urls, redis_conn):
 
 
 @pytest.fixture()
+def make_app(service_urls):
+    """Build an extra app with settings overridden (for failure cases: a dead database, a dead Redis)."""
+
+    def _make(**overrides):
+        return create_app(base_config(service_urls, **overrides))
+
+    return _make
+
+
+@pytest.fixture()
 def client(app):
     return app.test_client()
 
