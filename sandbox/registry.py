@@ -40,6 +40,7 @@ class Call:
     params: dict[str, Any]
     method: str
     in_batch: bool = False
+    cost: float | None = None  # server seconds, set by handlers that know better than the default
 
     def param(self, name: str, default: Any = None) -> Any:
         """Case-insensitive parameter lookup (PROTOCOL.md §3.2: docs mix `filter` and `FILTER`)."""

@@ -1,0 +1,37 @@
+"""`python -m sandbox --port P --data-size N --limits standard|enterprise|off [--latency-ms L] [--seed S]`."""
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from .core import SandboxConfig
+from .run import start_sandbox
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sandbox", description="A local Bitrix24 portal")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8024)
+    ap.add_argument("--data-size", type=int, default=1000, help="number of deals (other entities scale)")
+    ap.add_argument("--limits", choices=("standard", "enterprise", "off"), default="standard")
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--operating-limit", type=float, default=480.0, help="seconds per method per 10 min")
+    args = ap.parse_args(argv)
+    cfg = SandboxConfig(host=args.host, port=args.port, limits=args.limits, latency_ms=args.latency_ms,
+                        seed=args.seed, data_size=args.data_size, operating_limit=args.operating_limit)
+    handle = start_sandbox(cfg)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"sandbox: portal {handle.portal.domain} REST {handle.base_url}/rest/ OAuth {handle.base_url}/oauth/ "
+          f"admin {handle.base_url}/sandbox/ member_id {handle.portal.member_id} "
+          f"({args.data_size} deals, limits {args.limits})", flush=True)
+    stop.wait()
+    handle.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
