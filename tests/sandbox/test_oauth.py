@@ -115,8 +115,10 @@ def test_oauth_server_app_info_shape_parsed_by_sdk(handle, portal, installed):
 def test_b24pysdk_refreshes_after_expired_token(handle, portal, installed, monkeypatch):
     """The official SDK, pointed at the sandbox (scheme + OAuth base URL), refreshes and retries."""
     from b24pysdk import BitrixApp, BitrixToken
-    from b24pysdk.api.callers import call_method as cm_module
-    from b24pysdk.api.requesters import bitrix_oauth_requester as oauth_module
+    import importlib
+
+    cm_module = importlib.import_module("b24pysdk.api.callers.call_method")
+    oauth_module = importlib.import_module("b24pysdk.api.requesters.bitrix_oauth_requester")
 
     base = oauth_base(handle)
     R = oauth_module.BitrixOAuthRequester
@@ -129,6 +131,6 @@ def test_b24pysdk_refreshes_after_expired_token(handle, portal, installed, monke
     token = BitrixToken(domain=portal.domain, auth_token=tokens["access_token"],
                         refresh_token=tokens["refresh_token"], bitrix_app=bitrix_app)
     portal.expire_tokens()
-    result = token.call_method("app.info").result
+    result = token.call_method("app.info")["result"]
     assert result["CODE"] == app["client_id"]
     assert token.auth_token != tokens["access_token"] and token.refresh_token != tokens["refresh_token"]
