@@ -79,7 +79,7 @@ def placement_bind(call: Call) -> bool:
             placement=code, handler=handler, title=_str(call, "TITLE"), description=_str(call, "DESCRIPTION"),
             group_name=_str(call, "GROUP_NAME"), lang_all=lang_all if isinstance(lang_all, dict) else {},
             options=options if isinstance(options, dict) and options else [],
-            user_id=int(user_id) if str(user_id or "0").isdigit() else 0))
+            user_id=int(str(user_id or 0)) if str(user_id or 0).isdigit() else 0))
     return True
 
 
