@@ -122,7 +122,9 @@ def _people(crm: CrmState, rnd: random.Random, n_users: int) -> None:
         crm.users[uid] = {
             "ID": str(uid), "ACTIVE": uid % 9 != 0, "NAME": first, "LAST_NAME": last, "SECOND_NAME": "",
             "EMAIL": email, "LAST_LOGIN": fmt_time(time.time() - uid * 3600), "DATE_REGISTER": fmt_time(reg),
-            "TIME_ZONE": "", "IS_ONLINE": "Y" if uid % 3 == 0 else "N", "TIMESTAMP_X": {}, "LAST_ACTIVITY_DATE": {},
+            "TIME_ZONE": "", "IS_ONLINE": "Y" if uid % 3 == 0 else "N",
+            "TIMESTAMP_X": time.strftime("%d.%m.%Y %H:%M:%S", time.gmtime(reg)),
+            "LAST_ACTIVITY_DATE": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(reg + 3600)),
             "PERSONAL_GENDER": "F" if first.endswith("a") or first.endswith("я") else "M", "PERSONAL_WWW": "",
             "PERSONAL_BIRTHDAY": "", "PERSONAL_MOBILE": f"+7999{uid:07d}", "PERSONAL_CITY": rnd.choice(CITIES),
             "WORK_PHONE": "", "WORK_POSITION": "Head" if uid <= 8 else "Manager", "UF_EMPLOYMENT_DATE": "",
@@ -192,8 +194,9 @@ def seed_portal(portal: PortalState, size: int, seed: int = 1) -> None:
                       "sourceId": rnd.choice(("WEB", "CALL", "ADVERTISING")), "currencyId": "RUB",
                       "opportunity": float(rnd.randint(10, 500) * 1000), "isManualOpportunity": "N", "opened": "Y",
                       "assignedById": rnd.choice(active), "createdBy": 1, "updatedBy": 1, "createdTime": c,
-                      "updatedTime": m, "fm": phones_emails(i + 500000, True), "hasPhone": "Y", "hasEmail": "Y",
-                      "hasImol": "N"})
+                      "updatedTime": m, "fm": phones_emails(i + 500000, True) + (
+                          [[fm_next(), "IM", "TELEGRAM", f"@lead{i}"]] if i % 3 == 1 else []),
+                      "hasPhone": "Y", "hasEmail": "Y", "hasImol": "Y" if i % 3 == 1 else "N"})
     stages = {cid: [s["STATUS_ID"] for s in crm.stages(2, cid)] for cid in (0, 1, 2)}
     deal_ufs = {f.uf["USER_TYPE_ID"]: f for f in ufs[2]}
     enum_ids = [int(e["ID"]) for e in deal_ufs["enumeration"].uf["LIST"]]

@@ -88,7 +88,7 @@ LAST_NAME lastName string | Last name
 BIRTHDATE birthdate date | Date of birth
 COMPANY_TITLE companyTitle string | Company name
 COMPANY_ID companyId crm_company | Company
-CONTACT_ID contactId crm_contact | Contact
+CONTACT_ID contactId crm_contact D | Contact
 CONTACT_IDS contactIds crm_contact MX | Contacts
 IS_RETURN_CUSTOMER isReturnCustomer char R | Repeat lead
 SOURCE_ID sourceId crm_status - SOURCE | Source
@@ -152,8 +152,15 @@ IS_MY_COMPANY isMyCompany char | My company
 ORIGIN_VERSION originVersion string | Original version
 ADDRESS_LEGAL addressLegal string | Legal address
 REG_ADDRESS regAddress string | Legal address
+REG_ADDRESS_2 regAddress2 string | Legal address (line 2)
 REG_ADDRESS_CITY regAddressCity string | City (legal)
+REG_ADDRESS_POSTAL_CODE regAddressPostalCode string | Zip (legal)
+REG_ADDRESS_REGION regAddressRegion string | Region (legal)
+REG_ADDRESS_PROVINCE regAddressProvince string | State / Province (legal)
 REG_ADDRESS_COUNTRY regAddressCountry string | Country (legal)
+REG_ADDRESS_COUNTRY_CODE regAddressCountryCode string | Country code (legal)
+REG_ADDRESS_LOC_ADDR_ID regAddressLocAddrId integer | Location address ID (legal)
+CONTACT_ID contactId crm_contact X | Contact
 LAST_COMMUNICATION_TIME lastCommunicationTime string R | Last communication
 """ + _ADDRESS + _CREATED + _COMMON_TAIL + _MULTI
 
@@ -173,6 +180,7 @@ SMART = """
 - companyId crm_company | Company
 - contactId crm_contact D | Contact
 - contactIds crm_contact M | CONTACT_IDS
+- contacts crm_contact M | CONTACTS
 - observers user M | Observers
 - categoryId crm_category | Pipeline
 - movedTime datetime R | Moved on
@@ -231,4 +239,6 @@ def build_kind(name: str, entity_type_id: int, uf_entity_id: str, title: str = "
         stage = fields.fields["stageId"]
         stage.status_type = f"DYNAMIC_{entity_type_id}_STAGE_0"
         fields.fields["previousStageId"].status_type = stage.status_type
+        fields.fields["mycompanyId"].settings = {"isMyCompany": True, "parentEntityTypeId": 4,
+                                                 "isEmbeddedEditorEnabled": True}
     return EntityKind(entity_type_id, name, uf_entity_id, fields, dict(_ITEM_EXTRA[name]), title)

@@ -129,7 +129,7 @@ def _register(entity: str) -> None:
         return {f.legacy: f.describe(with_upper=False) for f in kind.fields.fields.values() if f.legacy}
 
     @method(f"{prefix}.userfield.list", "crm")
-    def userfield_list(call: Call) -> list:
+    def userfield_list(call: Call) -> Page:
         kind = crm_of(call).kind(etid)
         flt = call.param("filter", {}) or {}
         if not isinstance(flt, dict):
@@ -141,7 +141,7 @@ def _register(entity: str) -> None:
                    if str(k).upper().lstrip("=") in uf):
                 out.append(dict(uf))
         out.sort(key=lambda u: (int(u["SORT"]), int(u["ID"])))
-        return out
+        return Page(out, len(out))
 
 
 for _entity in ("deal", "lead", "contact", "company"):

@@ -15,6 +15,22 @@ from .catalog import build_kind
 from .fields import EntityKind, Field, MULTI_TYPES, to_item, to_legacy, to_native
 from .store import EntityStore
 
+UF_SETTINGS = {  # default SETTINGS per USER_TYPE_ID, as crm.*.userfield.list prints them
+    "string": {"SIZE": 20, "ROWS": 1, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": ""},
+    "enumeration": {"DISPLAY": "LIST", "LIST_HEIGHT": 1, "CAPTION_NO_VALUE": "", "SHOW_NO_VALUE": "Y"},
+    "file": {"SIZE": 20, "LIST_WIDTH": 0, "LIST_HEIGHT": 0, "MAX_SHOW_SIZE": 0, "MAX_ALLOWED_SIZE": 0,
+             "EXTENSIONS": [], "TARGET_BLANK": "Y"},
+    "integer": {"SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0, "DEFAULT_VALUE": None},
+    "double": {"PRECISION": 2, "SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0, "DEFAULT_VALUE": None},
+    "boolean": {"DEFAULT_VALUE": 0, "DISPLAY": "CHECKBOX", "LABEL": ["", ""], "LABEL_CHECKBOX": ""},
+    "date": {"DEFAULT_VALUE": {"TYPE": "NONE", "VALUE": ""}},
+    "datetime": {"DEFAULT_VALUE": {"TYPE": "NONE", "VALUE": ""}, "USE_SECOND": "Y", "USE_TIMEZONE": "N"},
+    "money": {"DEFAULT_VALUE": ""},
+    "url": {"POPUP": "Y", "SIZE": 20, "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": "", "ROWS": 1},
+    "address": {"SHOW_MAP": "Y"},
+    "employee": {},
+    "crm": {"LEAD": "N", "CONTACT": "Y", "COMPANY": "Y", "DEAL": "Y"},
+}
 LEGACY = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
 ENTITY_BY_NAME = {v: k for k, v in LEGACY.items()}
 
@@ -78,7 +94,7 @@ class CrmState:
             "ID": str(next(self._uf_ids)), "ENTITY_ID": kind.uf_entity_id, "FIELD_NAME": field_name,
             "USER_TYPE_ID": user_type_id, "XML_ID": None, "SORT": "100", "MULTIPLE": "Y" if multiple else "N",
             "MANDATORY": "N", "SHOW_FILTER": "E", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y",
-            "IS_SEARCHABLE": "N", "SETTINGS": settings or {}, "EDIT_FORM_LABEL": label,
+            "IS_SEARCHABLE": "N", "SETTINGS": {**UF_SETTINGS.get(user_type_id, {}), **(settings or {})}, "EDIT_FORM_LABEL": label,
             "LIST_COLUMN_LABEL": label, "LIST_FILTER_LABEL": label, "ERROR_MESSAGE": None, "HELP_MESSAGE": None,
         }
         if enum:
