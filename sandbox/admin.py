@@ -129,6 +129,35 @@ def create_webhook(sandbox: Sandbox, member_id: str | None = None, user_id: int 
     return {"user_id": hook.user_id, "code": hook.code, "scopes": hook.scopes, "url": p.webhook_url(hook)}
 
 
+ONUSERADD_FIELDS = ("ID", "ACTIVE", "EMAIL", "NAME", "LAST_NAME", "PERSONAL_GENDER", "PERSONAL_BIRTHDAY",
+                    "UF_DEPARTMENT", "DATE_REGISTER", "WORK_POSITION", "UF_EMPLOYMENT_DATE")
+
+
+@op
+def add_user(sandbox: Sandbox, name: str, last_name: str = "", email: str = "", member_id: str | None = None,
+             departments: list | None = None, is_admin: bool = False, work_position: str = "") -> dict:
+    """A user who has just registered: added to the portal and announced with ONUSERADD (PROTOCOL.md §5.6)."""
+    from datetime import datetime
+
+    p = _portal(sandbox, member_id)
+    users = getattr(p.crm, "users", None)
+    if users is None:
+        raise LifecycleError("NO_CRM", "This portal has no user directory")
+    with p.lock:
+        uid = max(users, default=0) + 1
+        now = datetime.now().astimezone().isoformat(timespec="seconds")
+        user = {"ID": str(uid), "ACTIVE": True, "NAME": str(name), "LAST_NAME": str(last_name),
+                "SECOND_NAME": "", "EMAIL": str(email), "LAST_LOGIN": now, "DATE_REGISTER": now, "TIME_ZONE": "",
+                "IS_ONLINE": "Y", "PERSONAL_GENDER": "", "PERSONAL_BIRTHDAY": "", "WORK_POSITION": work_position,
+                "UF_EMPLOYMENT_DATE": "", "UF_DEPARTMENT": [int(d) for d in (departments or [1])],
+                "USER_TYPE": "employee", "IS_ADMIN": as_bool(is_admin)}
+        users[uid] = user
+        data = {k: user[k] for k in ONUSERADD_FIELDS}
+        data["ACTIVE"] = "Y"
+        p.bus.publish("user.added", user=data, caller=Caller(user_id=uid, scopes=["user"]))
+    return {k: v for k, v in user.items() if k != "IS_ADMIN"}
+
+
 @op
 def expire_tokens(sandbox: Sandbox, member_id: str | None = None) -> dict:
     """Make every access token (of one portal, or all) expire now."""

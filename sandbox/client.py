@@ -127,6 +127,12 @@ class Portal:
         """An incoming webhook; returns ``{"url", "code", "user_id", "scopes"}``."""
         return self._op("create_webhook", user_id=user_id, scopes=scopes, code=code)
 
+    def add_user(self, name: str, *, last_name: str = "", email: str = "", departments: list[int] | None = None,
+                 is_admin: bool = False, work_position: str = "") -> dict:
+        """Add a user who has just registered; apps bound to ONUSERADD hear about it."""
+        return self._op("add_user", name=name, last_name=last_name, email=email, departments=departments,
+                        is_admin=is_admin, work_position=work_position)
+
     def expire_tokens(self) -> int:
         """Expire every access token of this portal now; returns how many."""
         return self._op("expire_tokens")["count"]

@@ -278,3 +278,14 @@ def test_open_app_page_is_install_page_until_finished(portal, receiver):
     portal.finish_install(app["client_id"])
     portal.open_app(app["client_id"])
     assert receiver.on("/")[0]["form"]["PLACEMENT"] == "DEFAULT"
+
+
+def test_onuseradd_carries_the_user_fields(portal, receiver, installed):
+    bind(portal, installed, receiver, "ONUSERADD")
+    user = portal.add_user("Klaus", last_name="Weber", email="klaus@example.com", departments=[1, 2])
+    form = receiver.wait("/events")[0]["form"]
+    doc = fixture("event_onuseradd.json")
+    assert set(form["data"]) == set(doc["data"]) and form["data"]["UF_DEPARTMENT"] == {"0": "1", "1": "2"}
+    assert form["data"]["ID"] == user["ID"] and form["auth"]["user_id"] == user["ID"]
+    same_keys({k: v for k, v in form.items() if k != "data"}, {k: v for k, v in doc.items() if k != "data"},
+              OPTIONAL_AUTH | {"event_handler_id"})
