@@ -1,0 +1,112 @@
+"""Field metadata -> typed tables with titles and labels; chunked loading; schema evolution keeps data."""
+import pytest
+import requests
+from sqlalchemy import text
+
+from app.sync import schema as sch
+from app.sync.columns import columns_for, schema_version, snake
+from app.sync.load import delete_ids, upsert_rows
+from app.sync.transform import Labels, to_row
+from sandbox.core import SandboxConfig
+from sandbox.run import start_sandbox
+
+
+@pytest.fixture(scope="module")
+def portal_hook():
+    handle = start_sandbox(SandboxConfig(data_size=120, limits="off"))
+    hook = handle.portal.add_webhook(1, ["crm", "user", "department"])
+    yield handle, handle.portal.webhook_url(hook)
+    handle.stop()
+
+
+def rest(url, method, **params):
+    r = requests.post(url + method, json=params, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_snake_names():
+    assert snake("stageId") == "stage_id"
+    assert snake("UF_CRM_1721244206") == "uf_crm_1721244206"
+    assert snake("parentId1032") == "parent_id_1032"
+    assert snake("isManualOpportunity") == "is_manual_opportunity"
+
+
+def test_deals_table_typed_labelled_and_loaded(db, portal_hook):
+    _, url = portal_hook
+    fields = rest(url, "crm.item.fields", entityTypeId=2, useOriginalUfNames="Y")["result"]["fields"]
+    cols = columns_for(fields)
+    by_name = {c.name: c for c in cols}
+    assert by_name["opportunity"].pg_type == "numeric"
+    assert by_name["stage_id_label"].label_of == "stage_id"
+    assert by_name["contact_ids"].pg_type == "bigint[]"
+    enum_col = next(c for c in cols if c.field_type == "enumeration" and c.label_of is None)
+    assert enum_col.enum_items and f"{enum_col.name}_label" in by_name
+
+    statuses = rest(url, "crm.status.list")["result"]
+    labels = Labels()
+    for st in statuses:
+        labels.statuses.setdefault(st["ENTITY_ID"].rsplit("_", 1)[0] if st["ENTITY_ID"].startswith("DEAL_STAGE_") else st["ENTITY_ID"], {})[st["STATUS_ID"]] = st["NAME"]
+    conn = db.connection()
+    s = sch.ensure_portal_schema(conn, 901)
+    sch.ensure_entity_table(conn, s, "deals", cols, entity="deal", entity_type_id=2, title="Deals",
+                            version=schema_version(cols))
+    page = rest(url, "crm.item.list", entityTypeId=2, useOriginalUfNames="Y", select=["*", "UF_*"],
+                order={"id": "ASC"}, filter={">id": 0}, start=-1)["result"]["items"]
+    rows = [to_row(item, cols, labels) for item in page]
+    assert upsert_rows(conn, s, "deals", cols, rows) == len(page)
+    assert upsert_rows(conn, s, "deals", cols, rows) == 0  # unchanged rows are not rewritten
+    first = page[0]
+    got = conn.execute(text(f"SELECT opportunity, stage_id, stage_id_label, contact_ids, raw->>'title', "
+                            f"{enum_col.name}, {enum_col.name}_label FROM {s}.deals WHERE id = :i"), {"i": first["id"]}).one()
+    assert float(got[0]) == float(first["opportunity"])
+    assert got[1] == first["stageId"]
+    assert got[2] == labels.status("DEAL_STAGE", first["stageId"]) and got[2]
+    assert got[3] == first["contactIds"]
+    assert got[4] == first["title"]
+    if first[enum_col.source] is not None:
+        assert got[6] == dict(enum_col.enum_items)[first[enum_col.source]]
+    comment = conn.execute(text("SELECT col_description(CAST(:t AS regclass), attnum) FROM pg_attribute "
+                                "WHERE attrelid = CAST(:t AS regclass) AND attname = 'opportunity'"), {"t": f"{s}.deals"}).scalar()
+    assert comment == fields["opportunity"]["title"]
+    assert delete_ids(conn, s, "deals", [first["id"]]) == 1
+
+
+def test_schema_follows_new_and_retyped_fields_without_losing_data(db):
+    conn = db.connection()
+    s = sch.ensure_portal_schema(conn, 902)
+    v1 = {"title": {"type": "string", "title": "Title"}, "UF_CRM_1": {"type": "string", "title": "Rooms"}}
+    cols1 = columns_for(v1)
+    sch.ensure_entity_table(conn, s, "leads", cols1, entity="lead", entity_type_id=1, title="Leads", version="1")
+    rec = {"id": 7, "title": "A", "UF_CRM_1": "3"}
+    upsert_rows(conn, s, "leads", cols1, [to_row(rec, cols1, Labels())])
+    v2 = {"title": {"type": "string", "title": "Name"}, "UF_CRM_1": {"type": "integer", "title": "Rooms"},
+          "UF_CRM_2": {"type": "boolean", "title": "Pets"}}
+    cols2 = columns_for(v2)
+    retyped = sch.ensure_entity_table(conn, s, "leads", cols2, entity="lead", entity_type_id=1, title="Leads", version="2")
+    assert retyped == ["uf_crm_1"]
+    upsert_rows(conn, s, "leads", cols2, [to_row(rec, cols2, Labels())], force=True)  # re-derived from raw
+    row = conn.execute(text(f"SELECT title, uf_crm_1, uf_crm_2 FROM {s}.leads WHERE id = 7")).one()
+    assert row == ("A", 3, None)
+    title = conn.execute(text(f"SELECT title FROM {s}.fields WHERE table_name='leads' AND column_name='title'")).scalar()
+    assert title == "Name"
+    v3 = {"title": {"type": "string", "title": "Name"}}
+    sch.ensure_entity_table(conn, s, "leads", columns_for(v3), entity="lead", entity_type_id=1, title="Leads", version="3")
+    kept = conn.execute(text(f"SELECT uf_crm_1 FROM {s}.leads WHERE id = 7")).scalar()
+    assert kept == 3  # a field removed in the portal keeps its column and data
+    assert conn.execute(text(f"SELECT removed FROM {s}.fields WHERE column_name='uf_crm_1'")).scalar() is True
+
+
+def test_reader_role_reads_only_its_schema(db):
+    conn = db.connection()
+    s1 = sch.ensure_portal_schema(conn, 903)
+    s2 = sch.ensure_portal_schema(conn, 904)
+    conn.exec_driver_sql(f"CREATE TABLE {s2}.secret (x int)")
+    conn.exec_driver_sql(f"INSERT INTO {s2}.secret VALUES (1)")
+    role = sch.reader_role(conn, 903)
+    conn.exec_driver_sql("SAVEPOINT r")
+    conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+    assert conn.exec_driver_sql(f"SELECT count(*) FROM {s1}.statuses").scalar() == 0
+    with pytest.raises(Exception, match="permission denied"):
+        conn.exec_driver_sql(f"SELECT * FROM {s2}.secret")
+    conn.exec_driver_sql("ROLLBACK TO SAVEPOINT r")
