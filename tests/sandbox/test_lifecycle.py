@@ -127,3 +127,20 @@ def test_admin_api_bad_input_is_4xx_json(handle):
     assert r.status_code == 400 and r.json()["error"] == "ERROR_ARGUMENT"
     r = requests.post(base + "set_delivery_faults", json={"drop_share": 7}, timeout=10)
     assert r.status_code == 400
+
+
+def test_in_process_transport_matches_http(handle, receiver):
+    """`Portal(sandbox)` drives the same sandbox without sockets and answers like `Portal(url)`."""
+    from sandbox import Portal
+
+    local, remote = Portal(handle.sandbox), Portal(handle.base_url)
+    assert local.member_id == remote.member_id and local.info() == remote.info()
+    app = local.register_app(handler_url=receiver.url + "/", install_url=receiver.url + "/install", scopes=["crm"])
+    local.install(app["client_id"])
+    local.finish_install(app["client_id"])
+    assert remote.installation(app["client_id"]) == local.installation(app["client_id"])
+    auth = local.issue_tokens(app["client_id"])["access_token"]
+    assert local.call("app.info", auth=auth)["result"] == remote.call("app.info", auth=auth)["result"]
+    with pytest.raises(SandboxError) as exc:
+        local.installation("missing")
+    assert exc.value.status == 400 and exc.value.code == "NOT_INSTALLED"
