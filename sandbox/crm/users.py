@@ -114,6 +114,9 @@ def profile(call: Call) -> dict:
 def department_get(call: Call) -> Page:
     deps = list(crm_of(call).departments.values())
     for k, v in call.params.items():
+        # `sort`/`order` (lower case) choose the ordering; the upper-case names filter (SORT is a field too).
+        if k in ("sort", "order"):
+            continue
         if k.upper() in ("ID", "NAME", "SORT", "PARENT", "UF_HEAD"):
             vals = v if isinstance(v, list) else [v]
             deps = [d for d in deps if str(d.get(k.upper(), "")) in {str(x) for x in vals}]

@@ -143,3 +143,22 @@ def test_admin_only_and_app_only_methods(fresh_sandbox):
     finally:
         METHODS.pop("sandbox.test.adminonly")
         METHODS.pop("sandbox.test.apponly")
+
+
+def test_department_get_sort_param_is_not_a_filter():
+    from sandbox.core import SandboxConfig
+    from sandbox.run import start_sandbox
+    import requests
+
+    handle = start_sandbox(SandboxConfig(data_size=10, limits="off"))
+    try:
+        hook = handle.portal.add_webhook(1, ["department"])
+        url = handle.portal.webhook_url(hook) + "department.get"
+        everything = requests.post(url, json={}, timeout=10).json()["result"]
+        sorted_desc = requests.post(url, json={"sort": "ID", "order": "DESC"}, timeout=10).json()["result"]
+        assert len(sorted_desc) == len(everything) > 1
+        assert [d["ID"] for d in sorted_desc] == sorted((d["ID"] for d in everything), key=int, reverse=True)
+        by_sort = requests.post(url, json={"SORT": everything[0]["SORT"]}, timeout=10).json()["result"]
+        assert all(d["SORT"] == everything[0]["SORT"] for d in by_sort)
+    finally:
+        handle.stop()
