@@ -1,10 +1,19 @@
-"""HTTP API blueprints: /health and /api/v1/..."""
+"""HTTP API blueprints: /health, /api/v1/..., the portal callbacks and (from `placements/`) the frame pages."""
 from __future__ import annotations
 
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    import placements
+
+    from . import lifecycle
+    from .frame import bp as frame_bp
     from .health import bp as health_bp
+    from .sync import bp as sync_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(frame_bp)
+    app.register_blueprint(sync_bp)
+    lifecycle.init_app(app)
+    placements.init_app(app)

@@ -45,6 +45,9 @@ class Portal(Base):
     uninstalled_at: Mapped[datetime | None] = mapped_column(nullable=True)
     needs_reinstall: Mapped[bool] = mapped_column(Boolean, default=False)
     needs_reinstall_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What reconcile last registered that the portal cannot show back (bizproc.robot.list gives codes only):
+    # {"robots": {code: fingerprint}}. Lets a second reconcile see "unchanged" without re-registering.
+    registered: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
