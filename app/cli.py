@@ -19,6 +19,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cron)
     app.cli.add_command(db_group)
     app.cli.add_command(keys_group)
+    from .sync.cli import sync_group
+
+    app.cli.add_command(sync_group)
 
 
 @click.command("worker")

@@ -18,10 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--operating-limit", type=float, default=480.0, help="seconds per method per 10 min")
+    ap.add_argument("--member-id", default=None, help="fixed member_id of the first portal (default: random)")
     args = ap.parse_args(argv)
     cfg = SandboxConfig(host=args.host, port=args.port, limits=args.limits, latency_ms=args.latency_ms,
                         seed=args.seed, data_size=args.data_size, operating_limit=args.operating_limit)
-    handle = start_sandbox(cfg)
+    handle = start_sandbox(cfg, member_id=args.member_id)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -63,12 +63,15 @@ class SandboxHandle:
             srv.stop()
 
 
-def start_sandbox(config: SandboxConfig | None = None) -> SandboxHandle:
-    """Start a sandbox in this process (port 0 = a free port); the first portal is seeded."""
+def start_sandbox(config: SandboxConfig | None = None, member_id: str | None = None) -> SandboxHandle:
+    """Start a sandbox in this process (port 0 = a free port); the first portal is seeded.
+
+    `member_id` fixes the first portal's identity (a demo that restarts keeps being the same portal).
+    """
     cfg = config or SandboxConfig()
     sandbox = Sandbox(cfg)
     app = create_wsgi_app(sandbox)
     main = ServerThread(app, cfg.host, cfg.port).start()
     sandbox.base_url = f"http://{cfg.host}:{main.port}"
-    portal = create_portal(sandbox, f"{cfg.host}:{main.port}")
+    portal = create_portal(sandbox, f"{cfg.host}:{main.port}", member_id=member_id)
     return SandboxHandle(sandbox, app, main, portal)

@@ -1,6 +1,9 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers every table."""
+from .access import ApiKey
 from .base import Base
 from .inbound import PortalEvent, RobotInvocation
 from .portal import ConnectionKind, Portal, PortalStatus, PortalToken
+from .sync import RunStatus, SyncMode, SyncRun, SyncState
 
-__all__ = ["Base", "ConnectionKind", "Portal", "PortalEvent", "PortalStatus", "PortalToken", "RobotInvocation"]
+__all__ = ["ApiKey", "Base", "ConnectionKind", "Portal", "PortalEvent", "PortalStatus", "PortalToken", "RobotInvocation", "RunStatus", "SyncMode",
+           "SyncRun", "SyncState"]

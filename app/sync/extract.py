@@ -1,0 +1,102 @@
+"""Reading a portal's CRM through the gateway, in as few calls as Bitrix24's limits allow.
+
+* `keyset_pages` — the fast export of the docs: `start=-1` (no count), ordered by id, `>id` the last id
+  seen; up to 50 pages chained in one batch call with `$result[...]` references, so one call reads up
+  to 2,500 records. A page shorter than 50 ends the stream; later pages of that batch (whose reference
+  could not resolve) are ignored. Yields one chunk per batch call with the cursor to resume from.
+* `read_by_ids` — records by id (50 ids per command, 50 commands per batch: 2,500 per call) for
+  coalesced events and repairs; ids that come back missing were deleted in the portal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol, Sequence
+
+from ..bitrix.errors import IncompleteListError
+
+PAGE = 50
+BATCH = 50
+
+
+class Gateway(Protocol):
+    """What extraction needs from app.bitrix.client.PortalClient."""
+
+    def call(self, method: str, params: dict | None = None) -> Any: ...
+
+    def batch(self, commands: dict[str, tuple[str, dict]], halt: bool = False) -> dict[str, Any]: ...
+
+
+@dataclass
+class Chunk:
+    records: list[dict]
+    cursor: int  # the last id of this chunk: resume from here
+    calls: int  # REST calls this chunk cost
+    done: bool  # no records after this chunk
+
+
+def _items(result: Any) -> list[dict]:
+    if isinstance(result, dict):
+        return list(result.get("items") or [])
+    return list(result or [])
+
+
+def keyset_pages(client: Gateway, method: str, params: dict, *, after_id: int = 0, id_field: str = "id",
+                 upper_id: int | None = None, extra_filter: dict | None = None,
+                 pages_per_call: int = BATCH) -> Iterator[Chunk]:
+    """Stream every record with id > `after_id` (and <= `upper_id`), ordered by id, one batch call per chunk.
+
+    Raises IncompleteListError when a page answers something that is not a page (never a short list).
+    """
+    base_filter = dict(extra_filter or {})
+    if upper_id is not None:
+        base_filter[f"<={id_field}"] = upper_id
+    items_key = "[items]" if method == "crm.item.list" else ""
+    last = after_id
+    while True:
+        commands: dict[str, tuple[str, dict]] = {}
+        for n in range(pages_per_call):
+            flt = dict(base_filter)
+            flt[f">{id_field}"] = last if n == 0 else f"$result[p{n - 1}]{items_key}[{PAGE - 1}][{id_field}]"
+            commands[f"p{n}"] = (method, {**params, "filter": flt, "order": {id_field: "ASC"}, "start": -1})
+        results = client.batch(commands)
+        records: list[dict] = []
+        done = False
+        prev_last = last
+        for n in range(pages_per_call):
+            key = f"p{n}"
+            if key not in results:
+                raise IncompleteListError("", f"page {key} of {method} missing from the batch answer", method=method)
+            page = _items(results[key])
+            if page:
+                first_id = int(page[0][id_field])
+                if first_id <= prev_last:
+                    raise IncompleteListError("", f"{method} returned id {first_id} after {prev_last}", method=method)
+                prev_last = int(page[-1][id_field])
+                records.extend(page)
+            if len(page) < PAGE:
+                done = True
+                break
+        last = prev_last
+        yield Chunk(records, last, 1, done)
+        if done:
+            return
+
+
+def read_by_ids(client: Gateway, method: str, params: dict, ids: Sequence[int], *, id_field: str = "id") -> Iterator[Chunk]:
+    """Read records by id, 2,500 per call; yields chunks. Missing ids are simply absent (deleted)."""
+    ids = sorted(set(int(i) for i in ids))
+    per_call = PAGE * BATCH
+    for start in range(0, len(ids), per_call):
+        window = ids[start:start + per_call]
+        commands = {f"i{n}": (method, {**params, "filter": {f"@{id_field}": window[k:k + PAGE]}, "start": -1})
+                    for n, k in enumerate(range(0, len(window), PAGE))}
+        results = client.batch(commands)
+        records = [r for key in commands for r in _items(results.get(key))]
+        yield Chunk(records, window[-1], 1, start + per_call >= len(ids))
+
+
+def max_id(client: Gateway, method: str, params: dict, *, id_field: str = "id") -> int:
+    """The largest id of an entity (0 when empty): one call."""
+    result = client.call(method, {**params, "select": [id_field], "order": {id_field: "DESC"}, "start": -1})
+    page = _items(result)
+    return int(page[0][id_field]) if page else 0

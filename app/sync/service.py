@@ -1,0 +1,259 @@
+"""Sync as the rest of Hub24 sees it: start runs, read status and settings, apply pending events.
+
+Views, CLI commands and jobs call these functions; each takes ids and loads what it needs.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from sqlalchemy import func, select
+
+from ..bitrix.errors import AuthLost
+from ..db import db_session
+from ..jobs import SYNC, RETRY_SYNC, enqueue, job_key
+from ..models.portal import Portal, PortalStatus
+from ..models.sync import RunStatus, SyncMode, SyncRun, SyncState
+from .engine import PortalSync
+from .entities import entity_for_event
+
+log = logging.getLogger("hub24.sync")
+MODES = ("full", "incremental", "reconcile")
+
+
+class SyncRefused(Exception):
+    """The portal cannot be synced now (needs reinstalling, uninstalled, unknown entity); the message says why."""
+
+
+def _portal(portal_id: int) -> Portal:
+    portal = db_session().get(Portal, portal_id)
+    if portal is None:
+        raise SyncRefused(f"portal {portal_id} does not exist")
+    return portal
+
+
+def pause_reason(portal: Portal) -> str | None:
+    """Why a portal's sync is paused, or None."""
+    if portal.status == PortalStatus.uninstalled:
+        return "Hub24 is uninstalled from this portal"
+    if portal.needs_reinstall or portal.status == PortalStatus.needs_reinstall:
+        return f"the portal needs reinstalling: {portal.needs_reinstall_reason or 'authorisation lost'}"
+    return None
+
+
+def open_sync(portal: Portal, progress: Callable[[SyncRun], None] | None = None) -> PortalSync:
+    from ..bitrix.client import client_for
+
+    return PortalSync(portal, client_for(portal.id), db_session(), progress=progress)
+
+
+def _record_paused(portal: Portal, entity: str, mode: SyncMode, reason: str) -> SyncRun:
+    now = datetime.now(timezone.utc)
+    run = SyncRun(portal_id=portal.id, entity=entity, mode=mode, status=RunStatus.paused, error=reason,
+                  started_at=now, finished_at=now)
+    db_session().add(run)
+    db_session().commit()
+    return run
+
+
+def run_sync(portal_id: int, entity: str, mode: str = "incremental", *, restart: bool = False,
+             progress: Callable[[SyncRun], None] | None = None) -> SyncRun:
+    """Run one sync of `entity` in `mode` now (in this process). Raises SyncRefused for an unknown entity."""
+    if mode not in MODES:
+        raise SyncRefused(f"unknown sync type {mode!r}; use one of {', '.join(MODES)}")
+    portal = _portal(portal_id)
+    reason = pause_reason(portal)
+    if reason:
+        return _record_paused(portal, entity, SyncMode(mode), reason)
+    try:
+        sync = open_sync(portal, progress)
+        spec = sync.spec(entity)
+        sync.refresh_reference()
+        if mode == "full":
+            return sync.full(spec, restart=restart)
+        if mode == "reconcile":
+            return sync.reconcile(spec)
+        return sync.incremental(spec)
+    except KeyError as exc:
+        raise SyncRefused(str(exc.args[0])) from None
+    except AuthLost as exc:
+        db_session().rollback()
+        return _record_paused(_portal(portal_id), entity, SyncMode(mode), f"the portal needs reinstalling: {exc.description or exc}")
+
+
+def sync_entity(portal_id: int, entity: str, mode: str = "incremental", restart: bool = False) -> dict:
+    """Job: one sync run; progress goes to the job's meta. Failures raise so RQ retries."""
+    from rq import get_current_job
+
+    job = get_current_job()
+
+    def progress(run: SyncRun) -> None:
+        if job is not None:
+            job.meta.update({"run_id": run.id, "rows_read": run.rows_read, "rows_written": run.rows_written,
+                             "progress": run.progress})
+            job.save_meta()
+
+    run = run_sync(portal_id, entity, mode, restart=restart, progress=progress)
+    return {"run_id": run.id, "status": run.status.value, "rows_read": run.rows_read,
+            "rows_written": run.rows_written, "rows_deleted": run.rows_deleted, "calls": run.calls_made}
+
+
+def enqueue_sync(portal_id: int, entity: str, mode: str = "incremental", restart: bool = False):
+    """Queue a sync run; one job per portal, entity and mode at a time."""
+    if mode not in MODES:
+        raise SyncRefused(f"unknown sync type {mode!r}; use one of {', '.join(MODES)}")
+    return enqueue(SYNC, sync_entity, portal_id, entity, mode, restart, job_id=job_key("sync", portal_id, entity, mode),
+                   retry=RETRY_SYNC)
+
+
+def apply_pending_events(portal_id: int) -> dict:
+    """Job: apply every recorded event of a portal, coalesced per entity type into batch reads.
+
+    Loops until no event is pending, so events recorded while it runs are not left behind.
+    """
+    from ..bitrix.events import mark_consumed, pending_events
+
+    portal = _portal(portal_id)
+    reason = pause_reason(portal)
+    if reason:
+        return {"paused": reason}
+    totals = {"events": 0, "read": 0, "deleted": 0, "calls": 0}
+    sync: PortalSync | None = None
+    while True:
+        events = pending_events(portal_id, limit=10000)
+        if not events:
+            return totals
+        sync = sync or open_sync(portal)
+        by_entity: dict[str, tuple[set[int], set[int]]] = {}
+        consumed: list[int] = []
+        for ev in events:
+            name = entity_for_event(ev.entity_type)
+            consumed.append(ev.id)
+            if name is None or not (ev.entity_id or "").isdigit():
+                continue  # users and others are handled by their own sync
+            changed, deleted = by_entity.setdefault(name, (set(), set()))
+            (deleted if ev.event_name.endswith("DELETE") else changed).add(int(ev.entity_id))
+        for name, (changed, deleted) in by_entity.items():
+            state = sync.state(name)
+            if not state.enabled or not state.realtime:
+                continue
+            try:
+                spec = sync.spec(name)
+            except KeyError:
+                log.warning("event for an unknown entity type skipped", extra={"entity": name})
+                continue
+            run = sync.apply_ids(spec, changed | deleted, deleted - changed)
+            totals["read"] += run.rows_read
+            totals["deleted"] += run.rows_deleted
+            totals["calls"] += run.calls_made
+        mark_consumed(consumed)
+        db_session().commit()
+        totals["events"] += len(consumed)
+
+
+def status(portal_id: int) -> dict[str, Any]:
+    """Per entity: settings, cursors, the last run of each mode and the run in progress."""
+    session = db_session()
+    portal = _portal(portal_id)
+    states = {s.entity: s for s in session.scalars(select(SyncState).where(SyncState.portal_id == portal_id))}
+    latest = session.execute(
+        select(SyncRun).where(SyncRun.portal_id == portal_id, SyncRun.id.in_(
+            select(func.max(SyncRun.id)).where(SyncRun.portal_id == portal_id).group_by(SyncRun.entity, SyncRun.mode)))
+    ).scalars().all()
+    entities: dict[str, dict] = {}
+    for name, st in states.items():
+        entities[name] = {"enabled": st.enabled, "interval_s": st.interval_s, "realtime": st.realtime,
+                          "full_completed_at": _iso(st.full_completed_at), "watermark": _iso(st.watermark),
+                          "last_reconcile_at": _iso(st.last_reconcile_at), "resume_cursor": st.full_cursor, "runs": {}}
+    for run in latest:
+        entities.setdefault(run.entity, {"runs": {}})["runs"][run.mode.value] = run_json(run)
+    return {"portal": portal.member_id, "paused": pause_reason(portal), "entities": entities}
+
+
+def run_json(run: SyncRun) -> dict:
+    return {"id": run.id, "entity": run.entity, "mode": run.mode.value, "status": run.status.value,
+            "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+            "rows_read": run.rows_read, "rows_written": run.rows_written, "rows_deleted": run.rows_deleted,
+            "calls": run.calls_made, "progress": run.progress, "error": run.error}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+CONFIG_FIELDS = {"enabled": bool, "interval_s": int, "realtime": bool}
+
+
+def get_config(portal_id: int) -> dict[str, dict]:
+    """Settings per mirrored entity (defaults for entities not configured yet)."""
+    portal = _portal(portal_id)
+    sync = open_sync(portal)
+    out = {}
+    for spec in sync.entities():
+        st = sync.state(spec.name)
+        out[spec.name] = {"title": spec.title, "enabled": st.enabled, "interval_s": st.interval_s, "realtime": st.realtime}
+    db_session().commit()
+    return out
+
+
+def put_config(portal_id: int, changes: dict[str, dict]) -> dict[str, dict]:
+    """Apply settings; raises SyncRefused naming the first bad entity or value. Nothing changes on error."""
+    portal = _portal(portal_id)
+    sync = open_sync(portal)
+    known = {s.name for s in sync.entities()}
+    for entity, values in changes.items():
+        if entity not in known:
+            raise SyncRefused(f"unknown entity {entity!r}; known: {', '.join(sorted(known))}")
+        if not isinstance(values, dict) or not values:
+            raise SyncRefused(f"{entity}: expected an object with any of {', '.join(CONFIG_FIELDS)}")
+        for key, value in values.items():
+            typ = CONFIG_FIELDS.get(key)
+            if typ is None:
+                raise SyncRefused(f"{entity}.{key}: unknown setting; use {', '.join(CONFIG_FIELDS)}")
+            if typ is bool and not isinstance(value, bool):
+                raise SyncRefused(f"{entity}.{key}: expected true or false")
+            if typ is int and (not isinstance(value, int) or isinstance(value, bool) or not 60 <= value <= 86400):
+                raise SyncRefused(f"{entity}.{key}: expected seconds between 60 and 86400")
+    for entity, values in changes.items():
+        st = sync.state(entity)
+        for key, value in values.items():
+            setattr(st, key, value)
+    db_session().commit()
+    return get_config(portal_id)
+
+
+def schedule_due_syncs() -> int:
+    """Periodic job: queue an incremental sync for every enabled entity whose interval has passed."""
+    session = db_session()
+    now = datetime.now(timezone.utc)
+    n = 0
+    for portal in session.scalars(select(Portal).where(Portal.status == PortalStatus.active)):
+        for st in session.scalars(select(SyncState).where(SyncState.portal_id == portal.id, SyncState.enabled)):
+            last = st.last_incremental_at or st.full_completed_at
+            if last is None or now - last >= timedelta(seconds=st.interval_s):
+                enqueue_sync(portal.id, st.entity, "incremental")
+                n += 1
+    return n
+
+
+def reconcile_all() -> int:
+    """Periodic job: queue a reconciliation (id-set diff, deletions included) for every enabled entity."""
+    session = db_session()
+    n = 0
+    for portal in session.scalars(select(Portal).where(Portal.status == PortalStatus.active)):
+        for st in session.scalars(select(SyncState).where(SyncState.portal_id == portal.id, SyncState.enabled)):
+            enqueue_sync(portal.id, st.entity, "reconcile")
+            n += 1
+    return n
+
+
+def sweep_pending_events() -> int:
+    """Periodic job: queue event application for portals with events still pending (a safety net)."""
+    from ..models import PortalEvent
+
+    session = db_session()
+    ids = session.scalars(select(PortalEvent.portal_id).where(PortalEvent.consumed_at.is_(None)).distinct()).all()
+    for pid in ids:
+        enqueue(SYNC, apply_pending_events, pid, job_id=job_key("events-apply", pid), retry=RETRY_SYNC)
+    return len(ids)
