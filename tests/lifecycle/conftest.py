@@ -126,3 +126,11 @@ def run_jobs(app, *queues: str) -> None:
     worker = AppSimpleWorker([get_queue(q, conn) for q in (queues or QUEUES)], connection=conn)
     worker.flask_app = app
     worker.work(burst=True)
+
+
+def post_form(client, path: str, body: Any, query: dict | None = None):
+    """POST `body` form-encoded with PHP bracket keys, as Bitrix24 does."""
+    from urllib.parse import urlencode
+
+    return client.post(path, query_string=query or {}, data=urlencode(php_pairs(body)),
+                       content_type="application/x-www-form-urlencoded")
