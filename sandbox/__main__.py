@@ -18,10 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--operating-limit", type=float, default=480.0, help="seconds per method per 10 min")
+    ap.add_argument("--cost-sleep", type=float, default=0.0,
+                    help="share of each call's modelled server time to actually spend (1.0 = realistic timing)")
     ap.add_argument("--member-id", default=None, help="fixed member_id of the first portal (default: random)")
     args = ap.parse_args(argv)
     cfg = SandboxConfig(host=args.host, port=args.port, limits=args.limits, latency_ms=args.latency_ms,
-                        seed=args.seed, data_size=args.data_size, operating_limit=args.operating_limit)
+                        seed=args.seed, data_size=args.data_size, operating_limit=args.operating_limit, cost_sleep=args.cost_sleep)
     handle = start_sandbox(cfg, member_id=args.member_id)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -40,6 +40,7 @@ class SandboxConfig:
     access_token_lifetime: int = 3600  # seconds; Bitrix24 issues one-hour access tokens
     refresh_token_lifetime: int = 180 * 24 * 3600
     operating_limit: float = 480.0  # seconds of method time per 10 minutes (PROTOCOL.md §4.2)
+    cost_sleep: float = 0.0  # share of each call's modelled server time actually slept (1.0 = like a real server)
 
 
 class Bus:

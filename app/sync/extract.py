@@ -77,6 +77,8 @@ def keyset_pages(client: Gateway, method: str, params: dict, *, after_id: int = 
                 done = True
                 break
         last = prev_last
+        if upper_id is not None and last >= upper_id:
+            done = True
         yield Chunk(records, last, 1, done)
         if done:
             return
@@ -100,3 +102,77 @@ def max_id(client: Gateway, method: str, params: dict, *, id_field: str = "id") 
     result = client.call(method, {**params, "select": [id_field], "order": {id_field: "DESC"}, "start": -1})
     page = _items(result)
     return int(page[0][id_field]) if page else 0
+
+
+def id_windows(after_id: int, max_id: int, calls_per_window: int, max_windows: int) -> list[tuple[int, int]]:
+    """Split ids (after_id, max_id] into at most `max_windows` ranges of about `calls_per_window` batch calls each."""
+    span = max_id - after_id
+    if span <= 0:
+        return []
+    per_call = PAGE * BATCH
+    wanted = max(1, min(max_windows, -(-span // (per_call * max(1, calls_per_window)))))
+    step = -(-span // wanted)
+    return [(lo, min(lo + step, max_id)) for lo in range(after_id, max_id, step)]
+
+
+def parallel_keyset(clients: Sequence[Gateway], method: str, params: dict, windows: Sequence[tuple[int, int]], *,
+                    thread_context: Any = None, id_field: str = "id", buffer: int = 4) -> Iterator[tuple[int, Chunk]]:
+    """Read id windows concurrently (one client per window at a time); yield (window index, chunk) as they land.
+
+    Fetching runs in threads (waiting on the network); the caller transforms and loads in its own thread,
+    so fetching and loading overlap. At most `buffer` chunks wait in memory. The first error in any
+    window stops the others and is raised here.
+    """
+    import contextlib
+    import queue
+    import threading
+
+    out: queue.Queue = queue.Queue(maxsize=max(1, buffer))
+    stop = threading.Event()
+    todo: queue.Queue = queue.Queue()
+    for i, w in enumerate(windows):
+        todo.put((i, w))
+    done_marker = object()
+
+    def worker(client: Gateway) -> None:
+        ctx = thread_context() if thread_context else contextlib.nullcontext()
+        try:
+            with ctx:
+                while not stop.is_set():
+                    try:
+                        index, (lo, hi) = todo.get_nowait()
+                    except queue.Empty:
+                        break
+                    for chunk in keyset_pages(client, method, params, after_id=lo, upper_id=hi, id_field=id_field):
+                        if stop.is_set():
+                            return
+                        out.put((index, chunk))
+        except BaseException as exc:  # handed to the consumer, who raises it
+            stop.set()
+            out.put(exc)
+        finally:
+            out.put(done_marker)
+
+    threads = [threading.Thread(target=worker, args=(c,), daemon=True, name=f"sync-fetch-{n}")
+               for n, c in enumerate(clients[:max(1, len(windows))])]
+    for t in threads:
+        t.start()
+    finished = 0
+    try:
+        while finished < len(threads):
+            item = out.get()
+            if item is done_marker:
+                finished += 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
+            try:
+                out.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        for t in threads:
+            t.join(timeout=5)

@@ -43,9 +43,16 @@ def pause_reason(portal: Portal) -> str | None:
 
 
 def open_sync(portal: Portal, progress: Callable[[SyncRun], None] | None = None) -> PortalSync:
+    """A PortalSync for `portal` with its gateway client (and more for concurrent reads)."""
+    from flask import current_app
+
     from ..bitrix.client import client_for
 
-    return PortalSync(portal, client_for(portal.id), db_session(), progress=progress)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    burst = 250 if portal.plan == "enterprise" else 50
+    return PortalSync(portal, client_for(portal.id), db_session(), progress=progress,
+                      client_factory=lambda: client_for(portal.id), thread_context=app.app_context,
+                      max_parallel=max(1, min(24, burst // 2)))
 
 
 def _record_paused(portal: Portal, entity: str, mode: SyncMode, reason: str) -> SyncRun:
