@@ -21,13 +21,26 @@ from flask import current_app
 from ..db import db_session
 from ..manifest import load_manifest
 from ..models import ConnectionKind, Portal
-from .errors import BitrixError, MethodError, NotAvailableForWebhook, ScopeMissing
+from .errors import BitrixError, MethodError, NotAvailableForWebhook
 
 log = logging.getLogger("hub24.reconcile")
 
 
 class Caller(Protocol):
-    def call(self, method: str, params: dict | None = None) -> Any: ...
+    """What reconcile needs of the gateway (`app.bitrix.client.PortalClient`)."""
+
+    def batch_raw(self, commands: dict, halt: bool = False) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """One registration call: `kind` is bound/updated/removed; `optional` failures are reported, not raised."""
+
+    kind: str
+    label: str
+    method: str
+    params: dict[str, Any]
+    optional: bool = False
 
 
 @dataclass
@@ -50,14 +63,6 @@ class ReconcileReport:
 def handler_url(path: str) -> str:
     """The absolute URL the portal should call for a manifest handler path."""
     return current_app.config["APP_BASE_URL"].rstrip("/") + path
-
-
-def _result(value: Any) -> Any:
-    if hasattr(value, "result"):
-        return value.result
-    if isinstance(value, dict) and "result" in value and "time" in value:
-        return value["result"]
-    return value
 
 
 def _lang_all(item: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -94,11 +99,34 @@ def _client(portal_id: int) -> Caller:
     return client_for(portal_id)
 
 
-def reconcile(portal_id: int, client: Caller | None = None, manifest: dict[str, Any] | None = None) -> ReconcileReport:
+def _read(client: Caller) -> tuple[list, list, list]:
+    """What Hub24 has registered in the portal, in one batch request."""
+    out = client.batch_raw({"events": ("event.get", {}), "placements": ("placement.get", {}),
+                            "robots": ("bizproc.robot.list", {})})
+    if out.errors:
+        key, err = next(iter(out.errors.items()))
+        raise MethodError(str(err.get("error", "")), str(err.get("error_description", "")), method=str(key))
+    as_list = lambda v: list(v.values()) if isinstance(v, dict) else list(v or [])  # noqa: E731  PHP [] vs {}
+    return as_list(out.result.get("events")), as_list(out.result.get("placements")), as_list(out.result.get("robots"))
+
+
+def plan(manifest: dict[str, Any], events: list, placements: list, robots: list,
+         known_robots: dict[str, str]) -> tuple[list[Change], dict[str, str]]:
+    """The calls that bring the registrations in line with `manifest`, and the robot fingerprints after them."""
+    changes = _event_changes(manifest, events) + _placement_changes(manifest, placements)
+    robot_changes, fingerprints = _robot_changes(manifest, robots, known_robots)
+    return changes + robot_changes, fingerprints
+
+
+def reconcile(portal_id: int, client: Caller | None = None, manifest: dict[str, Any] | None = None, *,
+              dry_run: bool = False) -> ReconcileReport:
     """Make portal `portal_id`'s events, placements and robots match the manifest; returns what changed.
 
-    Raises NotAvailableForWebhook for a webhook-connected portal, LookupError for an unknown one, and the
-    gateway's BitrixError subclasses (AuthLost, RateLimited...) when the portal cannot be read.
+    One batch request reads the registrations, and batches of 50 apply the difference (two requests for a
+    fresh install). With `dry_run` the portal is only read: the report says what a real run would change.
+    Raises NotAvailableForWebhook for a webhook-connected portal, LookupError for an unknown one,
+    MethodError when a registration is refused, and the gateway's BitrixError subclasses (AuthLost,
+    RateLimited...) when the portal cannot be reached.
     """
     session = db_session()
     portal = session.get(Portal, portal_id)
@@ -109,89 +137,96 @@ def reconcile(portal_id: int, client: Caller | None = None, manifest: dict[str, 
                                          "this portal is connected by an incoming webhook")
     manifest = manifest or load_manifest()
     client = client or _client(portal_id)
-    report = ReconcileReport()
-    _events(client, manifest, report)
-    _placements(client, manifest, report)
     registered = dict(portal.registered or {})
-    registered["robots"] = _robots(client, manifest, dict(registered.get("robots") or {}), report)
+    changes, fingerprints = plan(manifest, *_read(client), dict(registered.get("robots") or {}))
+    report = ReconcileReport()
+    failed: dict[str, str] = {} if dry_run else _apply(client, changes)
+    for ch in changes:
+        if ch.label in failed:
+            report.skipped.append(f"{ch.label}: {failed[ch.label]}")
+        elif ch.kind != "unbind-for-update":
+            getattr(report, ch.kind).append(ch.label)
+    if dry_run:
+        return report
+    registered["robots"] = fingerprints
     portal.registered = registered
     session.commit()
     log.info("portal reconciled", extra={"portal_id": portal_id, **{k: len(v) for k, v in report.as_dict().items()}})
     return report
 
 
-def _events(client: Caller, manifest: dict[str, Any], report: ReconcileReport) -> None:
+def _apply(client: Caller, changes: list[Change]) -> dict[str, str]:
+    """Send `changes` in batches of 50 (in order); returns labels of optional changes the portal refused."""
+    skipped: dict[str, str] = {}
+    for i in range(0, len(changes), 50):
+        chunk = changes[i:i + 50]
+        out = client.batch_raw({n: (ch.method, ch.params) for n, ch in enumerate(chunk)})
+        for n, err in sorted(out.errors.items(), key=lambda kv: int(kv[0])):
+            ch = chunk[int(n)]
+            code, text_ = str(err.get("error", "")), str(err.get("error_description", ""))
+            if not ch.optional:
+                raise MethodError(code, f"{ch.label}: {text_}", method=ch.method)
+            skipped[ch.label] = code or text_
+    return skipped
+
+
+def _event_changes(manifest: dict[str, Any], have: list) -> list[Change]:
     want_online = {(e["event"], handler_url(e["handler"])) for e in manifest["events"]}
     want_offline = {e["event"] for e in manifest["events"] if e.get("offline")}
-    have = _result(client.call("event.get", {})) or []
     have_online, have_offline = set(), set()
     for h in have:
+        if not isinstance(h, dict):
+            continue
         name = str(h.get("event", "")).upper()
         if str(h.get("offline", "0")) in ("1", "true", "True"):
             have_offline.add(name)
         else:
             have_online.add((name, str(h.get("handler", ""))))
-    for name, url in sorted(have_online - want_online):
-        client.call("event.unbind", {"event": name, "handler": url})
-        report.removed.append(f"event {name} -> {url}")
-    for name in sorted(have_offline - want_offline):
-        client.call("event.unbind", {"event": name, "event_type": "offline"})
-        report.removed.append(f"offline event {name}")
-    for name, url in sorted(want_online - have_online):
-        client.call("event.bind", {"event": name, "handler": url})
-        report.bound.append(f"event {name}")
-    for name in sorted(want_offline - have_offline):
-        try:
-            client.call("event.bind", {"event": name, "event_type": "offline"})
-            report.bound.append(f"offline event {name}")
-        except (MethodError, ScopeMissing) as exc:  # plan or rights do not allow offline events
-            report.skipped.append(f"offline event {name}: {exc.code or exc.description}")
+    out = [Change("removed", f"event {n} -> {u}", "event.unbind", {"event": n, "handler": u})
+           for n, u in sorted(have_online - want_online)]
+    out += [Change("removed", f"offline event {n}", "event.unbind", {"event": n, "event_type": "offline"})
+            for n in sorted(have_offline - want_offline)]
+    out += [Change("bound", f"event {n}", "event.bind", {"event": n, "handler": u})
+            for n, u in sorted(want_online - have_online)]
+    # offline events need an administrator and, for some uses, a plan feature: refused ones are skipped
+    out += [Change("bound", f"offline event {n}", "event.bind", {"event": n, "event_type": "offline"}, optional=True)
+            for n in sorted(want_offline - have_offline)]
+    return out
 
 
-def _placements(client: Caller, manifest: dict[str, Any], report: ReconcileReport) -> None:
+def _placement_changes(manifest: dict[str, Any], bindings: list) -> list[Change]:
     want = {(p["placement"], handler_url(p["handler"])): p for p in manifest["placements"]}
-    have = {}
-    for b in _result(client.call("placement.get", {})) or []:
-        have[(str(b.get("placement", "")).upper(), str(b.get("handler", "")))] = b
-    for code, url in sorted(set(have) - set(want)):
-        client.call("placement.unbind", {"PLACEMENT": code, "HANDLER": url})
-        report.removed.append(f"placement {code} -> {url}")
-    for key, spec in sorted(want.items()):
-        code, url = key
+    have = {(str(b.get("placement", "")).upper(), str(b.get("handler", ""))): b for b in bindings if isinstance(b, dict)}
+    out = [Change("removed", f"placement {c} -> {u}", "placement.unbind", {"PLACEMENT": c, "HANDLER": u})
+           for c, u in sorted(set(have) - set(want))]
+    for (code, url), spec in sorted(want.items()):
         params = {"PLACEMENT": code, "HANDLER": url, "TITLE": spec["title"]["en"], "LANG_ALL": _lang_all(spec)}
         if spec.get("description", {}).get("en"):
             params["DESCRIPTION"] = spec["description"]["en"]
         if spec.get("options"):
             params["OPTIONS"] = spec["options"]
-        current = have.get(key)
-        if current is not None:
-            if current.get("title") == params["TITLE"] and (current.get("langAll") or {}) == params["LANG_ALL"]:
-                continue
-            client.call("placement.unbind", {"PLACEMENT": code, "HANDLER": url})
-            client.call("placement.bind", params)
-            report.updated.append(f"placement {code}")
-        else:
-            client.call("placement.bind", params)
-            report.bound.append(f"placement {code}")
-
-
-def _robots(client: Caller, manifest: dict[str, Any], known: dict[str, str], report: ReconcileReport) -> dict[str, str]:
-    have = {str(c) for c in (_result(client.call("bizproc.robot.list", {})) or [])}
-    want = {r["code"]: robot_fields(r) for r in manifest["robots"]}
-    out: dict[str, str] = {}
-    for code in sorted(have - set(want)):
-        client.call("bizproc.robot.delete", {"CODE": code})
-        report.removed.append(f"robot {code}")
-    for code, fields in sorted(want.items()):
-        fp = fingerprint(fields)
-        if code not in have:
-            client.call("bizproc.robot.add", {"CODE": code, **fields})
-            report.bound.append(f"robot {code}")
-        elif known.get(code) != fp:
-            client.call("bizproc.robot.update", {"CODE": code, "FIELDS": fields})
-            report.updated.append(f"robot {code}")
-        out[code] = fp
+        current = have.get((code, url))
+        if current is None:
+            out.append(Change("bound", f"placement {code}", "placement.bind", params))
+        elif current.get("title") != params["TITLE"] or (current.get("langAll") or {}) != params["LANG_ALL"]:
+            out.append(Change("unbind-for-update", f"placement {code} (old)", "placement.unbind",
+                              {"PLACEMENT": code, "HANDLER": url}))
+            out.append(Change("updated", f"placement {code}", "placement.bind", params))
     return out
+
+
+def _robot_changes(manifest: dict[str, Any], codes: list, known: dict[str, str]) -> tuple[list[Change], dict[str, str]]:
+    have = {str(c) for c in codes}
+    want = {r["code"]: robot_fields(r) for r in manifest["robots"]}
+    out = [Change("removed", f"robot {c}", "bizproc.robot.delete", {"CODE": c}) for c in sorted(have - set(want))]
+    fingerprints: dict[str, str] = {}
+    for code, fields in sorted(want.items()):
+        fp = fingerprints[code] = fingerprint(fields)
+        if code not in have:
+            out.append(Change("bound", f"robot {code}", "bizproc.robot.add", {"CODE": code, **fields}))
+        elif known.get(code) != fp:
+            out.append(Change("updated", f"robot {code}", "bizproc.robot.update", {"CODE": code, "FIELDS": fields}))
+    return out, fingerprints
 
 
 def reconcile_portal(portal_id: int) -> dict[str, list[str]]:
@@ -203,4 +238,4 @@ def reconcile_portal(portal_id: int) -> dict[str, list[str]]:
         return {}
 
 
-__all__ = ["BitrixError", "ReconcileReport", "reconcile", "reconcile_portal", "robot_fields", "handler_url"]
+__all__ = ["BitrixError", "Change", "ReconcileReport", "plan", "reconcile", "reconcile_portal", "robot_fields", "handler_url"]

@@ -133,7 +133,7 @@ def test_uninstall_without_clean_keeps_data_then_reinstall_works(installed, app,
     assert db.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = :n"),
                       {"n": f"portal_{row.id}"}).scalar() == 1
     out = portal.install(cid, mode="frame")
-    assert out["delivery"]["http_status"] == 200, out["delivery"]["response"][:300]
+    assert out["delivery"]["http_status"] == 200, (out["delivery"]["error"], out["delivery"]["response"][:300])
     again = _row(db, portal.member_id)
     assert again.id == row.id and again.status == PortalStatus.installing
     assert again.application_token == portal.installation(cid)["application_token"]

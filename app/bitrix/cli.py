@@ -1,0 +1,104 @@
+"""Flask commands for portal connections: `flask portal connect|reconcile|list` and `flask doctor [PORTAL]`."""
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+
+@click.group("portal")
+def portal_group() -> None:
+    """Portals Hub24 is connected to."""
+
+
+@portal_group.command("connect")
+@click.argument("url")
+@with_appcontext
+def portal_connect(url: str) -> None:
+    """Connect a portal by its incoming-webhook URL (https://<portal>/rest/<user>/<code>/)."""
+    from .connect import WebhookUrlError, connect_webhook
+    from .errors import BitrixError
+
+    try:
+        c = connect_webhook(url)
+    except WebhookUrlError as exc:
+        raise click.ClickException(str(exc)) from None
+    except BitrixError as exc:
+        raise click.ClickException(f"the portal did not accept the webhook: {exc.code or 'error'} "
+                                   f"{exc.description}".strip()) from None
+    click.echo(f"{'connected' if c.created else 'updated'} portal {c.domain} (id {c.portal_id}) by webhook of user "
+               f"{c.user_id}{' (administrator)' if c.admin else ''}; scopes: {', '.join(c.scopes) or 'none'}")
+    click.echo("sync, charts and users work on it; events, robots and placements need Hub24 installed as an app")
+
+
+@portal_group.command("reconcile")
+@click.argument("portal")
+@click.option("--dry-run", is_flag=True, help="Only show what would change.")
+@with_appcontext
+def portal_reconcile(portal: str, dry_run: bool) -> None:
+    """Bring PORTAL's events, placements and robots in line with manifest.json."""
+    from .doctor import find
+    from .errors import BitrixError, NotAvailableForWebhook
+    from .reconcile import reconcile
+
+    row = find(portal)
+    if row is None:
+        raise click.ClickException(f"no portal {portal!r}")
+    try:
+        report = reconcile(row.id, dry_run=dry_run)
+    except NotAvailableForWebhook as exc:
+        raise click.ClickException(f"{row.domain}: {exc.description}") from None
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    except BitrixError as exc:
+        raise click.ClickException(f"{row.domain}: {exc}") from None
+    for key, items in report.as_dict().items():
+        for item in items:
+            click.echo(f"{'would ' if dry_run and key != 'skipped' else ''}{key[:-1] if key.endswith('d') else key}"
+                       f" {item}")
+    if not report.changed:
+        click.echo(f"{row.domain}: already in line with manifest.json")
+
+
+@portal_group.command("list")
+@with_appcontext
+def portal_list() -> None:
+    """Every portal with its connection kind and status."""
+    from ..db import db_session
+    from ..models import Portal
+
+    for p in db_session().scalars(select(Portal).order_by(Portal.id)):
+        click.echo(f"{p.id}\t{p.domain}\t{p.member_id}\t{p.connection_kind.value}\t{p.status.value}")
+
+
+@click.command("doctor")
+@click.argument("portal", required=False)
+@with_appcontext
+def doctor(portal: str | None) -> None:
+    """Check PORTAL (id, member_id or domain; default: every portal) and say what to fix."""
+    from ..db import db_session
+    from ..models import Portal
+    from .doctor import diagnose, find
+
+    if portal:
+        row = find(portal)
+        if row is None:
+            raise click.ClickException(f"no portal {portal!r}: see `flask portal list`")
+        ids = [row.id]
+    else:
+        ids = list(db_session().scalars(select(Portal.id).order_by(Portal.id)))
+        if not ids:
+            click.echo("no portals yet: install Hub24 in a portal, or `flask portal connect URL`")
+            return
+    problems = 0
+    for pid in ids:
+        for finding in diagnose(pid):
+            problems += not finding.ok
+            click.echo(finding.line())
+    if problems:
+        raise SystemExit(1)
+
+
+def init_app(app) -> None:
+    app.cli.add_command(portal_group)
+    app.cli.add_command(doctor)
