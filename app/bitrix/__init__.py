@@ -9,7 +9,13 @@ Modules (one job each):
 * `tokens`    — reading, refreshing (single-use refresh tokens, one refresher at a time) and storing tokens.
 * `ratelimit` — the per-portal leaky bucket in Redis shared by every process.
 * `sdk`       — the one switch that points b24pysdk at the sandbox (scheme, OAuth server).
-* `verify`    — authenticating what a portal sends (application_token, placement auth, frame tokens).
-* `install`   — install / update / uninstall lifecycle; `reconcile` brings a portal in line with manifest.json.
-* `events`    — event intake (verify, enqueue, answer at once).
+* `payload`   — reading PHP bracket-keyed callback forms (and JSON) into dicts; `BadPayload` for odd ones.
+* `verify`    — authenticating what a portal sends (application_token, placement auth, frame tokens, CSP).
+* `install`   — install / update / uninstall lifecycle, `drop_portal_data`; `reconcile` brings a portal in
+                line with manifest.json (two batch requests).
+* `events`    — event intake (verify, enqueue, answer at once) and `process_event`, which records events
+                in `portal_events` for the sync (`pending_events`, `mark_consumed`).
+* `robots`    — robot intake (verify, record `RobotInvocation`, enqueue `run_robot` on `integrations`).
+* `connect`   — portals connected by an incoming webhook (`flask portal connect URL`).
+* `doctor`    — `flask doctor [PORTAL]` checks; `cli` — the `portal` and `doctor` commands.
 """

@@ -87,6 +87,12 @@ def _store(member_id: str, info: AppInfo, *, access_token: str, refresh_token: s
         portal.install_finished_at = portal.install_finished_at or now
     elif fresh or portal.status == PortalStatus.needs_reinstall:
         portal.status = status
+    if portal.token is not None and not fresh and status == PortalStatus.installing \
+            and portal.status == PortalStatus.active:
+        # The install page re-posted for a finished install: keep the installing administrator's tokens
+        # rather than adopting whichever user opened it.
+        session.flush()
+        return portal
     if portal.token is None:
         portal.token = PortalToken()
     portal.token.access_token = access_token

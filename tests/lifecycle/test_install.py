@@ -139,3 +139,21 @@ def test_uninstall_without_clean_keeps_data_then_reinstall_works(installed, app,
     assert again.application_token == portal.installation(cid)["application_token"]
     assert again.token is not None and again.token.access_token
     assert len(portal.installation(cid)["robots"]) == len(load_manifest()["robots"])
+
+
+def test_install_page_reopened_after_finish_keeps_the_administrators_tokens(installed, client, db):
+    from tests.lifecycle.conftest import post_form
+
+    client.post("/install/finish", headers={"Authorization": f"Bearer {installed['frame_token']}"})
+    portal = installed["portal"]
+    before = _row(db, portal.member_id).token.access_token
+    other = portal.issue_tokens(installed["client_id"], user_id=2)["access_token"]
+    body = dict(fixture("install_post.json"))
+    query = {"DOMAIN": portal.domain, "PROTOCOL": "0", "LANG": "en", "APP_SID": body.pop("APP_SID")}
+    for k in ("DOMAIN", "PROTOCOL", "LANG"):
+        body.pop(k)
+    body.update(member_id=portal.member_id, AUTH_ID=other,
+                APPLICATION_TOKEN=portal.installation(installed["client_id"])["application_token"])
+    assert post_form(client, "/install", body, query).status_code == 200
+    row = _row(db, portal.member_id)
+    assert row.token.access_token == before and row.status == PortalStatus.active
