@@ -20,8 +20,13 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """Create the app's engine (pre-ping so a restarted PostgreSQL does not fail the next request)."""
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
+    """Create the app's engine (pre-ping so a restarted PostgreSQL does not fail the next request).
+
+    JIT is off for the app's sessions: the loader's wide INSERT ... SELECT has inlined expressions whose
+    estimated cost makes PostgreSQL spend seconds compiling a statement that runs in milliseconds.
+    """
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=5, max_overflow=10, future=True,
+                         connect_args={"options": "-c jit=off"})
 
 
 def init_app(app: Flask, engine: Engine | None = None) -> None:

@@ -56,6 +56,16 @@ def portal_info(p: PortalState) -> dict[str, Any]:
 # -- portals ----------------------------------------------------------------------------------
 
 @op
+def limits(sandbox: Sandbox, member_id: str | None = None, reset: bool = False) -> dict:
+    """The portal's limiter parameters, request counters (by method, 503s, 429s) and table sizes."""
+    p = _portal(sandbox, member_id)
+    if as_bool(reset):
+        p.limiter.reset()
+    sizes = {str(etid): len(p.crm.store(etid)) for etid in sorted(p.crm.kinds)} if hasattr(p.crm, "kinds") else {}
+    return {"params": p.limiter.params(), "counters": p.limiter.counters(), "tables": sizes}
+
+
+@op
 def portals(sandbox: Sandbox) -> list:
     """Every portal of the sandbox."""
     return [portal_info(p) for p in sandbox.portals.values()]

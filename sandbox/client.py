@@ -133,6 +133,10 @@ class Portal:
         return self._op("add_user", name=name, last_name=last_name, email=email, departments=departments,
                         is_admin=is_admin, work_position=work_position)
 
+    def limits(self, *, reset: bool = False) -> dict:
+        """Limiter parameters, request counters (by method, 503s, 429s) and table sizes."""
+        return self._op("limits", reset=reset)
+
     def expire_tokens(self) -> int:
         """Expire every access token of this portal now; returns how many."""
         return self._op("expire_tokens")["count"]

@@ -56,6 +56,7 @@ class Limiter:
         self._operating: dict[tuple[str, str], deque] = defaultdict(deque)
         self.rejected_rate = 0
         self.rejected_operating = 0
+        self.requests: dict[str, int] = defaultdict(int)  # HTTP requests answered, by top-level method
 
     def params(self) -> dict[str, Any]:
         """The limiter's parameters (benchmarks derive theoretical maxima from them)."""
@@ -81,6 +82,18 @@ class Limiter:
             self._level += 1
             return True
 
+    def count_request(self, method: str) -> None:
+        """Count one HTTP request that reached a method (benchmarks read these counters)."""
+        with self._lock:
+            self.requests[method.lower()] += 1
+
+    def counters(self) -> dict[str, Any]:
+        """Requests by method, 503s and 429s given, and the bucket's level now."""
+        with self._lock:
+            requests = dict(self.requests)
+        return {"requests": requests, "requests_total": sum(requests.values()), "rejected_rate": self.rejected_rate,
+                "rejected_operating": self.rejected_operating, "level": round(self.level, 3)}
+
     @property
     def level(self) -> float:
         with self._lock:
@@ -91,6 +104,8 @@ class Limiter:
         with self._lock:
             self._level = 0.0
             self._operating.clear()
+            self.requests.clear()
+            self.rejected_rate = self.rejected_operating = 0
 
     # -- operating time -----------------------------------------------------------------------
     def _expire(self, q: deque, now: float) -> None:

@@ -301,6 +301,7 @@ def _serve(method: str, hook: tuple[str, str] | None = None) -> Response:
             if not portal.limiter.admit():
                 raise errors.query_limit()
             portal.limiter.sleep_latency()
+            portal.limiter.count_request(method)
         params = request_params()
         caller = _authenticate(sb, portal, params, hook)
         return _json(dispatch(portal, method, params, caller))

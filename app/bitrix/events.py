@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from ..db import db_session
-from ..jobs import EVENTS, RETRY_EVENT, enqueue, job_key
+from ..jobs import EVENTS, RETRY_EVENT, RETRY_SYNC, SYNC, enqueue, job_key
 from ..manifest import load_manifest
 from ..models import Portal, PortalEvent
 from .payload import BadPayload, group, text
@@ -129,7 +129,20 @@ def process_event(portal_id: int, event_name: str, data: dict[str, Any]) -> int 
     row_id = session.execute(stmt.on_conflict_do_nothing(constraint="uq_portal_events_portal_id_dedupe_key")
                              .returning(PortalEvent.id)).scalar()
     session.commit()
+    if row_id is not None:
+        _queue_apply(portal_id)
     return row_id
+
+
+def _queue_apply(portal_id: int) -> None:
+    """Hand the portal's pending events to sync: one coalescing job per portal at a time.
+
+    While that job is queued, further events only add rows; it reads them all when it runs (and loops until
+    none are left), so a burst of 10,000 changes becomes a handful of batch reads.
+    """
+    from ..sync.service import apply_pending_events
+
+    enqueue(SYNC, apply_pending_events, portal_id, job_id=job_key("events-apply", portal_id), retry=RETRY_SYNC)
 
 
 def pending_events(portal_id: int, entity_type: str | None = None, limit: int = 2500) -> list[PortalEvent]:

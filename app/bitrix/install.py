@@ -150,6 +150,7 @@ def install_from_event(payload: dict[str, Any]) -> Portal:
                     status=PortalStatus.active)
     db_session().commit()
     log.info("portal installed (ONAPPINSTALL)", extra={"member_id": member_id, "portal_id": portal.id})
+    _start_mirror(portal)
     return portal
 
 
@@ -158,12 +159,22 @@ def finish_install(portal_id: int) -> Portal:
     portal = db_session().get(Portal, portal_id)
     if portal is None or not portal.is_installed:
         raise LookupError(f"portal {portal_id} is not installed")
-    if portal.install_finished_at is None:
+    first = portal.install_finished_at is None
+    if first:
         portal.install_finished_at = _now()
     if portal.status == PortalStatus.installing:
         portal.status = PortalStatus.active
     db_session().commit()
+    if first:
+        _start_mirror(portal)
     return portal
+
+
+def _start_mirror(portal: Portal) -> None:
+    """A freshly installed portal starts its CRM mirror at once (a full sync of every entity, in jobs)."""
+    from ..sync.service import enqueue_portal_sync
+
+    enqueue_portal_sync(portal.id, "full")
 
 
 def update_from_event(payload: dict[str, Any]) -> Portal:

@@ -20,9 +20,9 @@ from ..models.sync import RunStatus, SyncMode, SyncRun, SyncState
 from . import extract, reference
 from .columns import Column, columns_for, schema_version
 from .entities import CLASSIC, EntitySpec, smart_process
-from .load import delete_ids, replace_links, upsert_rows
+from .load import delete_ids, load_records, rebuild_columns
 from .schema import ensure_entity_table, ensure_portal_schema, ident
-from .transform import Labels, multifields, to_row
+from .transform import Labels
 
 log = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=5)  # incremental window overlap: clock skew and same-second edits
@@ -75,10 +75,19 @@ class PortalSync:
         return st
 
     def refresh_reference(self) -> None:
-        """Stages, pipelines, users and departments: small, read whole every time."""
-        reference.sync_reference(self.client, self.session.connection(), self.schema, self.entities())
+        """Stages, pipelines, users and departments: small, read whole every time.
+
+        When a stage, list value or pipeline was renamed, label columns of every mirrored table are re-derived.
+        """
+        specs = self.entities()
+        counts = reference.sync_reference(self.client, self.session.connection(), self.schema, specs)
         self.labels = None
         self.session.commit()
+        if counts["labels_changed"]:
+            mirrored = set(self.session.connection().execute(text(f"SELECT table_name FROM {ident(self.schema)}.entities")).scalars())
+            for spec in specs:
+                if spec.table in mirrored:
+                    self.rebuild_from_raw(spec, self.prepare(spec))
 
     def get_labels(self) -> Labels:
         if self.labels is None:
@@ -107,36 +116,14 @@ class PortalSync:
 
     def rebuild_from_raw(self, spec: EntitySpec, cols: list[Column]) -> int:
         """Re-derive every typed column from the stored raw records (after a field changed type or labels)."""
-        conn = self.session.connection()
-        s, t = ident(self.schema), ident(spec.table)
-        labels = self.get_labels()
-        n, last = 0, 0
-        while True:
-            rows = conn.execute(text(f"SELECT id, raw FROM {s}.{t} WHERE id > :last ORDER BY id LIMIT 2000"),
-                                {"last": last}).all()
-            if not rows:
-                break
-            upsert_rows(conn, self.schema, spec.table, cols, [to_row(r.raw, cols, labels) for r in rows], force=True)
-            last = rows[-1].id
-            n += len(rows)
-            self.session.commit()
-            conn = self.session.connection()
+        n = rebuild_columns(self.session.connection(), self.schema, spec.table, cols)
+        self.session.commit()
         return n
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, spec: EntitySpec, cols: list[Column], records: list[dict]) -> int:
-        """Transform and upsert records with their multi-fields and contact links; returns rows written."""
-        if not records:
-            return 0
-        labels = self.get_labels()
-        conn = self.session.connection()
-        rows = [to_row(r, cols, labels) for r in records]
-        written = upsert_rows(conn, self.schema, spec.table, cols, rows)
-        ids = [r["id"] for r in rows if r["id"] is not None]
-        mfs = [(int(r["id"]), *m) for r in records for m in multifields(r)]
-        links = [(int(r["id"]), int(c)) for r in records for c in (r.get("contactIds") or []) if str(c).isdigit()]
-        replace_links(conn, self.schema, spec.table, ids, mfs, links)
-        return written
+        """Upsert records with typed columns, labels, multi-fields and contact links; returns rows written."""
+        return load_records(self.session.connection(), self.schema, spec.table, cols, records)
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, spec: EntitySpec, mode: SyncMode, job_id: str | None = None) -> SyncRun:

@@ -1,92 +1,115 @@
-"""Streamed loading: rows go through a staging table by COPY, then one INSERT ... ON CONFLICT per chunk.
+"""Streamed loading: raw records go through a staging table by COPY, then one INSERT ... SELECT per chunk.
 
-Memory stays flat whatever the portal's size: callers feed chunks (one batch call's worth of records),
-each chunk is copied as JSON documents into a temporary table and merged with `jsonb_populate_record`,
-which maps JSON arrays onto PostgreSQL arrays and ISO strings onto dates and times.
+Memory stays flat whatever the portal's size: callers feed chunks (one batch call's worth of records).
+Each chunk is copied as JSON documents into a temporary table; PostgreSQL derives every typed column and
+label from the document (`sqlexpr`), skips rows whose raw record did not change, and the multi-fields and
+contact links of the rows it wrote are replaced in two more statements.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .columns import Column
 from .schema import ident
+from .sqlexpr import typed_select
+
+_STAGE = "_hub24_stage"
+_WRITTEN = "_hub24_written"
+_SQL_CACHE: dict[tuple, str] = {}
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+def _copy_lines(records: Sequence[dict]) -> bytes:
+    # COPY's text format: one document per line; backslashes doubled (orjson escapes control characters).
+    return b"".join(orjson.dumps(r).replace(b"\\", b"\\\\") + b"\n" for r in records)
 
 
-def _copy_documents(conn: Connection, docs: Iterable[str]) -> int:
-    """COPY JSON documents into the session's temporary staging table; return how many."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    n = 0
-    for doc in docs:
-        writer.writerow([doc])
-        n += 1
-    buf.seek(0)
-    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS _hub24_stage (doc jsonb NOT NULL) ON COMMIT DELETE ROWS")
-    conn.exec_driver_sql("TRUNCATE _hub24_stage")
+def _stage(conn: Connection, records: Sequence[dict]) -> None:
+    import io
+
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (doc jsonb NOT NULL) ON COMMIT DELETE ROWS")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_WRITTEN} (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS")
+    conn.exec_driver_sql(f"TRUNCATE {_STAGE}, {_WRITTEN}")
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.copy_expert("COPY _hub24_stage (doc) FROM STDIN WITH (FORMAT csv)", buf)
+        cursor.copy_expert(f"COPY {_STAGE} (doc) FROM STDIN", io.BytesIO(_copy_lines(records)))
     finally:
         cursor.close()
-    return n
 
 
-def upsert_rows(conn: Connection, schema: str, table: str, columns: Sequence[Column], rows: Sequence[dict],
-                *, force: bool = False) -> int:
-    """Insert or update `rows` (dicts from transform.to_row) by id; returns the number of rows written.
+def _upsert_sql(schema: str, table: str, columns: Sequence[Column], force: bool) -> str:
+    key = (schema, table, tuple((c.name, c.pg_type, c.kind, c.source, c.label_of, c.status_type) for c in columns), force)
+    sql = _SQL_CACHE.get(key)
+    if sql is None:
+        s, t = ident(schema), ident(table)
+        names = ["id", *(c.name for c in columns), "raw"]
+        col_list = ", ".join(ident(n) for n in names)
+        updates = ", ".join(f"{ident(n)} = EXCLUDED.{ident(n)}" for n in names[1:])
+        where = "" if force else f" WHERE {t}.raw IS DISTINCT FROM EXCLUDED.raw"
+        select = typed_select(list(columns), schema, table, f"{_STAGE} st", "st.doc")
+        sql = (f"WITH up AS (INSERT INTO {s}.{t} ({col_list})\n"
+               f"SELECT * FROM ({select}) x WHERE x.id IS NOT NULL\n"
+               f"ON CONFLICT (id) DO UPDATE SET {updates}, synced_at = now(){where}\nRETURNING id)\n"
+               f"INSERT INTO {_WRITTEN} SELECT id FROM up")
+        _SQL_CACHE[key] = sql
+    return sql
 
-    A row whose raw record is unchanged is skipped unless `force` (used after the columns changed).
+
+def load_records(conn: Connection, schema: str, table: str, columns: Sequence[Column], records: Sequence[dict],
+                 *, force: bool = False) -> int:
+    """Insert or update raw `records` by id, with typed columns, labels, multi-fields and contact links.
+
+    A record whose raw form is unchanged is skipped unless `force`. Returns the number of rows written.
     """
-    if not rows:
+    if not records:
         return 0
-    s, t = ident(schema), ident(table)
-    _copy_documents(conn, (json.dumps(r, ensure_ascii=False, default=_default) for r in rows))
-    names = ["id", *(c.name for c in columns), "raw"]
-    col_list = ", ".join(ident(n) for n in names)
-    sel_list = ", ".join(f"r.{ident(n)}" for n in names)
-    updates = ", ".join(f"{ident(n)} = EXCLUDED.{ident(n)}" for n in names[1:])
-    result = conn.exec_driver_sql(
-        f"INSERT INTO {s}.{t} ({col_list}, synced_at) "
-        f"SELECT DISTINCT ON (r.id) {sel_list}, now() FROM _hub24_stage st, "
-        f"LATERAL jsonb_populate_record(NULL::{s}.{t}, st.doc) r WHERE r.id IS NOT NULL "
-        f"ON CONFLICT (id) DO UPDATE SET {updates}, synced_at = now()"
-        + ("" if force else f" WHERE {t}.raw IS DISTINCT FROM EXCLUDED.raw"))
-    return result.rowcount
+    records = list({str(r.get("id")): r for r in records}.values())  # one row per id (the last reading wins)
+    _stage(conn, records)
+    written = conn.exec_driver_sql(_upsert_sql(schema, table, columns, force)).rowcount
+    if written:
+        _replace_links(conn, schema, table)
+    return written
 
 
-def replace_links(conn: Connection, schema: str, table: str, entity_ids: Sequence[int],
-                  multifields: Iterable[tuple[int, str, str, str, str]], contacts: Iterable[tuple[int, int]]) -> None:
-    """Replace the multi-field values and contact links of `entity_ids` with the given ones."""
-    if not entity_ids:
-        return
+def _replace_links(conn: Connection, schema: str, table: str) -> None:
     s = ident(schema)
-    ids = list(entity_ids)
-    conn.execute(text(f"DELETE FROM {s}.multifields WHERE table_name = :t AND entity_id = ANY(:ids)"), {"t": table, "ids": ids})
-    conn.execute(text(f"DELETE FROM {s}.item_contacts WHERE table_name = :t AND entity_id = ANY(:ids)"), {"t": table, "ids": ids})
-    mf = [{"t": table, "e": e, "ty": ty, "vt": vt, "v": v, "i": i} for e, ty, vt, v, i in multifields]
-    if mf:
-        conn.execute(text(f"INSERT INTO {s}.multifields (table_name, entity_id, type_id, value_type, value, item_id) "
-                          "VALUES (:t, :e, :ty, :vt, :v, :i)"), mf)
-    links = [{"t": table, "e": e, "c": c} for e, c in set(contacts)]
-    if links:
-        conn.execute(text(f"INSERT INTO {s}.item_contacts (table_name, entity_id, contact_id) VALUES (:t, :e, :c) "
-                          "ON CONFLICT DO NOTHING"), links)
+    p = {"t": table}
+    conn.execute(text(f"DELETE FROM {s}.multifields m USING {_WRITTEN} w WHERE m.table_name = :t AND m.entity_id = w.id"), p)
+    conn.execute(text(f"DELETE FROM {s}.item_contacts c USING {_WRITTEN} w WHERE c.table_name = :t AND c.entity_id = w.id"), p)
+    conn.execute(text(
+        f"INSERT INTO {s}.multifields (table_name, entity_id, type_id, value_type, value, item_id) "
+        f"SELECT :t, w.id, coalesce(e ->> 'typeId', ''), e ->> 'valueType', e ->> 'value', coalesce(e ->> 'id', '') "
+        f"FROM {_STAGE} st JOIN {_WRITTEN} w ON w.id = hub24.to_bigint(st.doc ->> 'id'), "
+        f"jsonb_array_elements(CASE jsonb_typeof(st.doc -> 'fm') WHEN 'array' THEN st.doc -> 'fm' ELSE '[]'::jsonb END) e "
+        f"WHERE coalesce(e ->> 'value', '') <> ''"), p)
+    conn.execute(text(
+        f"INSERT INTO {s}.item_contacts (table_name, entity_id, contact_id) "
+        f"SELECT DISTINCT :t, w.id, hub24.to_bigint(c) "
+        f"FROM {_STAGE} st JOIN {_WRITTEN} w ON w.id = hub24.to_bigint(st.doc ->> 'id'), "
+        f"jsonb_array_elements_text(CASE jsonb_typeof(st.doc -> 'contactIds') WHEN 'array' THEN st.doc -> 'contactIds' "
+        f"ELSE '[]'::jsonb END) c WHERE hub24.to_bigint(c) IS NOT NULL ON CONFLICT DO NOTHING"), p)
+
+
+def rebuild_columns(conn: Connection, schema: str, table: str, columns: Sequence[Column], *, batch: int = 20000) -> int:
+    """Re-derive every typed column from `raw` in place (after a field changed type or its labels changed)."""
+    s, t = ident(schema), ident(table)
+    if not columns:
+        return 0
+    sets = ", ".join(f"{ident(c.name)} = x.{ident(c.name)}" for c in columns)
+    select = typed_select(list(columns), schema, table, f"{s}.{t} src", "src.raw",
+                          extra="WHERE src.id > :last AND src.id <= :top")
+    total, last = 0, -1
+    while True:
+        top = conn.execute(text(f"SELECT max(id) FROM (SELECT id FROM {s}.{t} WHERE id > :last ORDER BY id LIMIT :n) x"),
+                           {"last": last, "n": batch}).scalar()
+        if top is None:
+            return total
+        total += conn.execute(text(f"UPDATE {s}.{t} AS tgt SET {sets} FROM ({select}) x WHERE tgt.id = x.id"),
+                              {"last": last, "top": top}).rowcount
+        last = top
 
 
 def delete_ids(conn: Connection, schema: str, table: str, ids: Sequence[int]) -> int:

@@ -68,6 +68,7 @@ def sync_reference(client: Any, conn: Connection, schema: str, specs: Iterable[E
     users = read_users(client)
     departments = read_departments(client)
 
+    before = _labels_digest(conn, s)
     conn.exec_driver_sql(f"DELETE FROM {s}.statuses")
     if statuses:
         conn.execute(text(f"INSERT INTO {s}.statuses (entity_id, status_id, name, sort, category_id, semantics, color, raw) "
@@ -95,7 +96,16 @@ def sync_reference(client: Any, conn: Connection, schema: str, specs: Iterable[E
                           "VALUES (:id, :n, :p, :so, :h, CAST(:raw AS jsonb))"),
                      [{"id": int(d["ID"]), "n": d.get("NAME") or "", "p": _int(d.get("PARENT")), "so": _int(d.get("SORT")),
                        "h": _int(d.get("UF_HEAD")), "raw": json.dumps(d, ensure_ascii=False)} for d in departments])
-    return {"statuses": len(statuses), "categories": len(cats), "users": len(users), "departments": len(departments)}
+    return {"statuses": len(statuses), "categories": len(cats), "users": len(users), "departments": len(departments),
+            "labels_changed": before is not None and before != _labels_digest(conn, s)}
+
+
+def _labels_digest(conn: Connection, s: str) -> str | None:
+    """A digest of every stage/list/pipeline name: when it changes, label columns must be re-derived."""
+    return conn.exec_driver_sql(
+        f"SELECT md5(coalesce((SELECT string_agg(entity_id || '/' || status_id || '=' || name, ',' ORDER BY entity_id, status_id) "
+        f"FROM {s}.statuses), '') || '|' || coalesce((SELECT string_agg(id || '=' || name, ',' ORDER BY id) "
+        f"FROM {s}.categories), ''))").scalar()
 
 
 def _int(v: Any) -> int | None:

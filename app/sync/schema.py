@@ -52,6 +52,10 @@ COMMENT ON TABLE {s}.enum_items IS 'Values of list (enumeration) custom fields';
 CREATE TABLE IF NOT EXISTS {s}.statuses (
     entity_id text NOT NULL, status_id text NOT NULL, name text NOT NULL, sort int, category_id int,
     semantics text, color text, raw jsonb NOT NULL, PRIMARY KEY (entity_id, status_id));
+ALTER TABLE {s}.statuses ADD COLUMN IF NOT EXISTS family text
+    GENERATED ALWAYS AS (regexp_replace(entity_id, 'STAGE_[0-9]+$', 'STAGE')) STORED;
+CREATE INDEX IF NOT EXISTS statuses_family ON {s}.statuses (family, status_id);
+COMMENT ON COLUMN {s}.statuses.family IS 'entity_id without the pipeline number: every pipeline''s stages of one entity type';
 COMMENT ON TABLE {s}.statuses IS 'Stages of every pipeline and the reference lists (crm.status.list): DEAL_STAGE*, STATUS (lead stages), SOURCE, DEAL_TYPE, ...';
 CREATE TABLE IF NOT EXISTS {s}.categories (
     entity_type_id int NOT NULL, id bigint NOT NULL, name text NOT NULL, sort int, is_default boolean,

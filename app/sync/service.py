@@ -114,6 +114,23 @@ def enqueue_sync(portal_id: int, entity: str, mode: str = "incremental", restart
                    retry=RETRY_SYNC)
 
 
+def sync_portal(portal_id: int, mode: str = "incremental") -> dict:
+    """Job: refresh reference data, then queue one `mode` sync per mirrored entity (they run in parallel)."""
+    portal = _portal(portal_id)
+    reason = pause_reason(portal)
+    if reason:
+        return {"paused": reason}
+    sync = open_sync(portal)
+    sync.refresh_reference()
+    jobs = [enqueue_sync(portal_id, spec.name, mode).id for spec in sync.entities()]
+    return {"queued": jobs}
+
+
+def enqueue_portal_sync(portal_id: int, mode: str = "incremental"):
+    """Queue a sync of every entity of a portal (one planning job per portal and mode at a time)."""
+    return enqueue(SYNC, sync_portal, portal_id, mode, job_id=job_key("sync-portal", portal_id, mode), retry=RETRY_SYNC)
+
+
 def apply_pending_events(portal_id: int) -> dict:
     """Job: apply every recorded event of a portal, coalesced per entity type into batch reads.
 

@@ -81,13 +81,30 @@ def test_make_run_with_embedded_services(tmp_path):
     assert pg == []
 
 
-def test_make_run_with_given_services_writes_nothing_under_var(service_urls, tmp_path):
+@pytest.fixture()
+def throwaway_database(service_urls):
+    """A database of its own: make run installs the demo portal and commits, which must not leak into other tests."""
+    import uuid
+
+    import psycopg2
+
+    name = f"hub24_run_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(service_urls["database"])
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE DATABASE "{name}"')
+    base, _, query = service_urls["database"].partition("?")
+    yield base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else "")
+    conn.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def test_make_run_with_given_services_writes_nothing_under_var(service_urls, throwaway_database, tmp_path):
     var_dev = ROOT / "var" / "dev"
     existed = var_dev.exists()
     before = sorted(p.name for p in var_dev.rglob("*")) if existed else None
     port = free_port()
     proc, _ = start_run({"PORT": str(port), "SANDBOX_PORT": str(free_port()), "XDG_CONFIG_HOME": str(tmp_path),
-                         "DATABASE_URL": service_urls["database"], "REDIS_URL": service_urls["redis"]})
+                         "DATABASE_URL": throwaway_database, "REDIS_URL": service_urls["redis"]})
     try:
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
     finally:

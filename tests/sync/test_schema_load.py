@@ -5,7 +5,8 @@ from sqlalchemy import text
 
 from app.sync import schema as sch
 from app.sync.columns import columns_for, schema_version, snake
-from app.sync.load import delete_ids, upsert_rows
+from app.sync.load import delete_ids, load_records, rebuild_columns
+from app.sync.reference import load_labels
 from app.sync.transform import Labels, to_row
 from sandbox.core import SandboxConfig
 from sandbox.run import start_sandbox
@@ -44,24 +45,27 @@ def test_deals_table_typed_labelled_and_loaded(db, portal_hook):
     assert enum_col.enum_items and f"{enum_col.name}_label" in by_name
 
     statuses = rest(url, "crm.status.list")["result"]
-    labels = Labels()
-    for st in statuses:
-        labels.statuses.setdefault(st["ENTITY_ID"].rsplit("_", 1)[0] if st["ENTITY_ID"].startswith("DEAL_STAGE_") else st["ENTITY_ID"], {})[st["STATUS_ID"]] = st["NAME"]
     conn = db.connection()
     s = sch.ensure_portal_schema(conn, 901)
+    for st in statuses:
+        conn.execute(text(f"INSERT INTO {s}.statuses (entity_id, status_id, name, raw) VALUES (:e, :i, :n, '{{}}')"),
+                     {"e": st["ENTITY_ID"], "i": st["STATUS_ID"], "n": st["NAME"]})
+    labels = load_labels(conn, s)
     sch.ensure_entity_table(conn, s, "deals", cols, entity="deal", entity_type_id=2, title="Deals",
                             version=schema_version(cols))
     page = rest(url, "crm.item.list", entityTypeId=2, useOriginalUfNames="Y", select=["*", "UF_*"],
                 order={"id": "ASC"}, filter={">id": 0}, start=-1)["result"]["items"]
-    rows = [to_row(item, cols, labels) for item in page]
-    assert upsert_rows(conn, s, "deals", cols, rows) == len(page)
-    assert upsert_rows(conn, s, "deals", cols, rows) == 0  # unchanged rows are not rewritten
+    assert load_records(conn, s, "deals", cols, page) == len(page)
+    assert load_records(conn, s, "deals", cols, page) == 0  # unchanged rows are not rewritten
     first = page[0]
     got = conn.execute(text(f"SELECT opportunity, stage_id, stage_id_label, contact_ids, raw->>'title', "
                             f"{enum_col.name}, {enum_col.name}_label FROM {s}.deals WHERE id = :i"), {"i": first["id"]}).one()
     assert float(got[0]) == float(first["opportunity"])
     assert got[1] == first["stageId"]
     assert got[2] == labels.status("DEAL_STAGE", first["stageId"]) and got[2]
+    assert [got[c] for c in range(7)] != []  # typed row agrees with the Python reading of the same record:
+    expected = to_row(first, cols, labels)
+    assert got[5] == expected[enum_col.name] and got[6] == expected[f"{enum_col.name}_label"]
     assert got[3] == first["contactIds"]
     assert got[4] == first["title"]
     if first[enum_col.source] is not None:
@@ -79,13 +83,13 @@ def test_schema_follows_new_and_retyped_fields_without_losing_data(db):
     cols1 = columns_for(v1)
     sch.ensure_entity_table(conn, s, "leads", cols1, entity="lead", entity_type_id=1, title="Leads", version="1")
     rec = {"id": 7, "title": "A", "UF_CRM_1": "3"}
-    upsert_rows(conn, s, "leads", cols1, [to_row(rec, cols1, Labels())])
+    load_records(conn, s, "leads", cols1, [rec])
     v2 = {"title": {"type": "string", "title": "Name"}, "UF_CRM_1": {"type": "integer", "title": "Rooms"},
           "UF_CRM_2": {"type": "boolean", "title": "Pets"}}
     cols2 = columns_for(v2)
     retyped = sch.ensure_entity_table(conn, s, "leads", cols2, entity="lead", entity_type_id=1, title="Leads", version="2")
     assert retyped == ["uf_crm_1"]
-    upsert_rows(conn, s, "leads", cols2, [to_row(rec, cols2, Labels())], force=True)  # re-derived from raw
+    rebuild_columns(conn, s, "leads", cols2)  # re-derived from raw
     row = conn.execute(text(f"SELECT title, uf_crm_1, uf_crm_2 FROM {s}.leads WHERE id = 7")).one()
     assert row == ("A", 3, None)
     title = conn.execute(text(f"SELECT title FROM {s}.fields WHERE table_name='leads' AND column_name='title'")).scalar()

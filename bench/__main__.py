@@ -1,0 +1,38 @@
+"""`make bench`: Hub24's benchmarks. Each prints `BENCH <name> key=value ...` lines with its ratios.
+
+    python -m bench [limited|unlimited|events ...] [--deals N]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("which", nargs="*", default=["limited", "unlimited", "events"])
+    ap.add_argument("--deals", type=int, default=None, help="override the benchmark's size")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    for name in args.which:
+        if name == "limited":
+            from . import limited
+
+            limited.run(args.deals or 50_000)
+        elif name == "unlimited":
+            from . import unlimited
+
+            unlimited.run(args.deals or 200_000)
+        elif name == "events":
+            from . import events
+
+            events.run(args.deals or 10_000)
+        else:
+            ap.error(f"unknown benchmark {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
