@@ -41,6 +41,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["secret_box"] = SecretBox(settings.TOKEN_ENCRYPTION_KEY)
     app.extensions["redis"] = overrides.get("REDIS") or Redis.from_url(settings.REDIS_URL)
 
+    from .bitrix import sdk
+
+    sdk.init_app(app)  # the one switch: OAuth server URL and (sandbox only) plain http for b24pysdk
+
     from . import api, cli
 
     api.init_app(app)

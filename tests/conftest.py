@@ -17,6 +17,8 @@ from app import create_app
 from app.db import sqlalchemy_url
 from devtools import services as embedded
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 TEST_KEYS = (Fernet.generate_key().decode(), Fernet.generate_key().decode())
 
 
