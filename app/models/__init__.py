@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers every table."""
 from .access import ApiKey
+from .directory import DirectoryDepartment, DirectoryRun, DirectorySettings, DirectoryUser  # noqa: F401
 from .base import Base
 from .inbound import PortalEvent, RobotInvocation
 from .portal import ConnectionKind, Portal, PortalStatus, PortalToken
