@@ -75,6 +75,12 @@ class _DbToken(BitrixToken):
         self.domain = self.token_set.domain
 
 
+class _Webhook(BitrixWebhook):
+    """b24pysdk's webhook token; 302s are handled by the gateway (see `_DbToken`)."""
+
+    _AUTO_CHANGED_DOMAIN = False
+
+
 @dataclass
 class BatchResult:
     """What one batch request returned, by command key."""
@@ -102,7 +108,7 @@ class PortalClient:
         if self.is_webhook:
             url = urlparse(portal.webhook_url or "")
             parts = url.path.split("/rest/", 1)[-1].strip("/")
-            self.token: BitrixToken | BitrixWebhook = BitrixWebhook(domain=url.netloc, webhook_token=parts)
+            self.token: BitrixToken | BitrixWebhook = _Webhook(domain=url.netloc, webhook_token=parts)
         else:
             cfg = current_app.extensions["settings"]
             assert token_set is not None
@@ -310,7 +316,7 @@ class PortalClient:
 
     def _note_operating(self, method: str, env: Mapping[str, Any]) -> None:
         t = env.get("time") if isinstance(env, Mapping) else None
-        if isinstance(t, Mapping) and t.get("operating_reset_at") and float(t.get("operating") or 0) > 10:
+        if isinstance(t, Mapping) and t.get("operating_reset_at") and float(t.get("operating") or 0) > 0:
             reset = int(t["operating_reset_at"])
             ttl = max(1, reset - int(time.time()))
             self._redis.set(f"{OPERATING_KEY}{self.member_id}:{method.lower()}", reset, ex=min(ttl, 900))
