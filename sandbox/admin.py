@@ -352,6 +352,76 @@ def move_deal(sandbox: Sandbox, deal_id: int, stage_id: str, member_id: str | No
     return {"deal_id": int(deal_id), "stage_id": stage_id}
 
 
+def _bulk_ids(ids: Any) -> list[int]:
+    if not isinstance(ids, list) or not ids:
+        raise LifecycleError("ERROR_ARGUMENT", "ids must be a non-empty list of record ids")
+    try:
+        return [int(i) for i in ids]
+    except (TypeError, ValueError):
+        raise LifecycleError("ERROR_ARGUMENT", "ids must be integers") from None
+
+
+def _bulk_caller(p: PortalState, user_id: int | None) -> Caller | None:
+    if user_id is None or int(user_id) == 0:
+        return None  # by automation: events carry no user tokens
+    users = getattr(p.crm, "users", {}) or {}
+    uid = int(user_id)
+    return Caller(user_id=uid, scopes=["crm"], is_admin=bool(users.get(uid, {}).get("IS_ADMIN", True)))
+
+
+@op
+def bulk_update(sandbox: Sandbox, entity_type_id: int, ids: list, fields: dict, member_id: str | None = None,
+                user_id: int | None = 1) -> dict:
+    """A mass change: `crm.item.update` of every id with `fields` (camelCase, as crm.item.update takes them).
+
+    Each record changes exactly as a REST update changes it and fires the same events (one delivery per
+    record and handler, queued, never inside this call). A string value may contain ``{id}``, replaced by
+    the record's id (distinct titles). Ids the portal does not have are reported, not fatal. Request counters
+    are not touched: this is the portal's users changing data, not an app calling the API.
+    """
+    p = _portal(sandbox, member_id)
+    if not isinstance(fields, dict) or not fields:
+        raise LifecycleError("ERROR_ARGUMENT", "fields must be a non-empty object")
+    etid, wanted = int(entity_type_id), _bulk_ids(ids)
+    if p.crm is None or etid not in getattr(p.crm, "kinds", {}):
+        raise LifecycleError("NOT_FOUND", f"entity type {etid} not found")
+    caller = _bulk_caller(p, user_id)
+    from .crm.state import CrmError
+
+    updated, missing = 0, []
+    for rid in wanted:
+        values = {k: (v.replace("{id}", str(rid)) if isinstance(v, str) else v) for k, v in fields.items()}
+        with p.lock:
+            try:
+                p.crm.update(etid, rid, values, caller, False)
+                updated += 1
+            except CrmError:
+                missing.append(rid)
+    return {"updated": updated, "missing": missing}
+
+
+@op
+def bulk_delete(sandbox: Sandbox, entity_type_id: int, ids: list, member_id: str | None = None,
+                user_id: int | None = 1) -> dict:
+    """Delete every id as `crm.item.delete` does (events fire per record); unknown ids are reported."""
+    p = _portal(sandbox, member_id)
+    etid, wanted = int(entity_type_id), _bulk_ids(ids)
+    if p.crm is None or etid not in getattr(p.crm, "kinds", {}):
+        raise LifecycleError("NOT_FOUND", f"entity type {etid} not found")
+    caller = _bulk_caller(p, user_id)
+    from .crm.state import CrmError
+
+    deleted, missing = 0, []
+    for rid in wanted:
+        with p.lock:
+            try:
+                p.crm.delete(etid, rid, caller)
+                deleted += 1
+            except CrmError:
+                missing.append(rid)
+    return {"deleted": deleted, "missing": missing}
+
+
 @op
 def open_placement(sandbox: Sandbox, client_id: str, placement: str = "DEFAULT", member_id: str | None = None,
                    options: Any = None, user_id: int = 1, handler: str | None = None, lang: str | None = None) -> dict:

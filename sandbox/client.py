@@ -223,6 +223,17 @@ class Portal:
             raise SandboxError(status, body.get("error", ""), body.get("error_description", ""), body)
         return body
 
+    def bulk_update(self, entity_type_id: int, ids: list[int], fields: dict, *, user_id: int | None = 1) -> dict:
+        """A mass change of records through the CRM, firing events like REST updates; ``{id}`` in a string
+        value becomes the record's id. Returns ``{"updated": n, "missing": [ids]}``."""
+        return self._op("bulk_update", entity_type_id=entity_type_id, ids=list(ids), fields=fields,
+                        user_id=0 if user_id is None else user_id)
+
+    def bulk_delete(self, entity_type_id: int, ids: list[int], *, user_id: int | None = 1) -> dict:
+        """Delete records through the CRM (events fire per record). Returns ``{"deleted": n, "missing": [ids]}``."""
+        return self._op("bulk_delete", entity_type_id=entity_type_id, ids=list(ids),
+                        user_id=0 if user_id is None else user_id)
+
     def open_placement(self, client_id: str, placement: str, options: Any = None, *, user_id: int = 1,
                        handler: str | None = None, lang: str | None = None) -> dict:
         """Open a bound placement as a user: returns the frame POST and the app's answer."""
