@@ -1,0 +1,41 @@
+"""Directory tests: a sandbox portal with its seeded people (admins, inactive users, users without e-mail
+and a duplicate e-mail), connected to Hub24 by an incoming webhook of user 1 (an administrator)."""
+import pytest
+
+from app.models import ConnectionKind, Portal, PortalStatus
+from sandbox.core import SandboxConfig
+from sandbox.run import start_sandbox
+
+
+@pytest.fixture()
+def sandbox():
+    handle = start_sandbox(SandboxConfig(data_size=0, limits="off", seed=7))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture()
+def app_overrides(sandbox):
+    return {"B24_ALLOW_HTTP": "true", "B24_OAUTH_URL": sandbox.base_url + "/oauth"}
+
+
+@pytest.fixture()
+def portal(app, db, sandbox):
+    hook = sandbox.portal.add_webhook(1, ["crm", "user", "department"])
+    p = Portal(member_id=sandbox.portal.member_id, domain=sandbox.portal.domain, status=PortalStatus.active,
+               connection_kind=ConnectionKind.webhook, webhook_url=sandbox.portal.webhook_url(hook),
+               client_endpoint=sandbox.portal.client_endpoint, scopes=["crm", "user", "department"])
+    db.add(p)
+    db.commit()
+    return p
+
+
+def add_portal_user(sandbox, **fields):
+    """Put a user into the sandbox portal directly (as the sandbox notes describe); returns its id."""
+    users = sandbox.portal.crm.users
+    uid = max(users) + 1
+    user = {"ID": str(uid), "ACTIVE": True, "NAME": "", "LAST_NAME": "", "SECOND_NAME": "", "EMAIL": "",
+            "WORK_POSITION": "", "UF_DEPARTMENT": [1], "USER_TYPE": "employee", "IS_ADMIN": False}
+    user.update(fields)
+    users[uid] = user
+    return uid
