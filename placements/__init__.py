@@ -14,6 +14,7 @@ from app.bitrix.verify import (FrameRequest, VerificationFailed, allow_framing, 
 from app.models import Portal, PortalStatus
 
 from . import app_page, deal_tab, left_menu, settings
+from .frame_user import FrameUser, frame_user
 
 PAGES: dict[str, ModuleType] = {m.NAME: m for m in (left_menu, deal_tab, settings)}
 
@@ -52,10 +53,15 @@ def _open(module: ModuleType):
 
 
 def _render(module: ModuleType, frame: FrameRequest, portal: Portal):
-    values = module.context(frame, portal)
-    token = issue_frame_token(portal, frame.placement)
-    resp = Response(render_template(module.TEMPLATE, portal=portal, frame=frame, frame_token=token,
-                                    lang=frame.lang, **values))
+    user = frame_user(frame.auth_id, portal.domain) if frame.auth_id else FrameUser()
+    token = issue_frame_token(portal, frame.placement, user.user_id, admin=user.admin)
+    if getattr(module, "ADMIN_ONLY", False) and not user.admin:
+        # A page, not an error status: Bitrix24 shows it in its slider like any other page.
+        template, values = "placements/refused.html", {"title": "Hub24 settings"}
+    else:
+        template, values = module.TEMPLATE, module.context(frame, portal, user)
+    resp = Response(render_template(template, portal=portal, frame=frame, frame_token=token, user=user,
+                                    lang=frame.lang, placement_name=module.NAME, **values))
     return allow_framing(resp, portal.domain, frame.protocol), 200
 
 

@@ -15,5 +15,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(frame_bp)
     app.register_blueprint(sync_bp)
+    app.register_blueprint(__import__("app.api.dashboards", fromlist=["bp"]).bp)
     lifecycle.init_app(app)
     placements.init_app(app)

@@ -261,6 +261,7 @@ class FrameClaims:
     placement: str
     user_id: int | None
     expires_at: int
+    admin: bool = False  # Bitrix24 said this user is a portal administrator when the frame was opened
 
 
 def _key() -> OctKey:
@@ -268,13 +269,20 @@ def _key() -> OctKey:
     return OctKey.import_key(hmac.new(secret, b"hub24 frame token v1", hashlib.sha256).digest())
 
 
-def issue_frame_token(portal: Portal, placement: str, user_id: int | None = None, ttl: int = FRAME_TOKEN_TTL) -> str:
-    """A signed token for the page's own API calls (bearer), valid `ttl` seconds."""
+def issue_frame_token(portal: Portal, placement: str, user_id: int | None = None, ttl: int = FRAME_TOKEN_TTL,
+                      *, admin: bool = False) -> str:
+    """A signed token for the page's own API calls (bearer), valid `ttl` seconds.
+
+    `admin` is set only when the portal itself (`profile` with the frame's AUTH_ID) said the user is an
+    administrator; admin-only API calls require it.
+    """
     now = int(time.time())
     claims = {"iss": "hub24", "aud": FRAME_AUDIENCE, "sub": portal.member_id, "pid": portal.id, "plc": placement,
               "iat": now, "exp": now + ttl}
     if user_id is not None:
         claims["uid"] = user_id
+    if admin:
+        claims["adm"] = True
     return jwt.encode({"alg": "HS256"}, claims, _key())
 
 
@@ -292,7 +300,7 @@ def read_frame_token(token: str) -> FrameClaims:
         if not isinstance(pid, int) or (uid is not None and not isinstance(uid, int)):
             raise ValueError("bad claims")
         return FrameClaims(portal_id=pid, member_id=str(c["sub"]), placement=str(c.get("plc", "")),
-                           user_id=uid, expires_at=int(c["exp"]))
+                           user_id=uid, expires_at=int(c["exp"]), admin=c.get("adm") is True)
     except (JoseError, ValueError, TypeError, KeyError):
         raise VerificationFailed("The frame token is invalid or expired; reopen the page.",
                                  reason="bad_frame_token") from None

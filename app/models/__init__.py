@@ -2,6 +2,7 @@
 from .access import ApiKey
 from .directory import DirectoryDepartment, DirectoryRun, DirectorySettings, DirectoryUser  # noqa: F401
 from .base import Base
+from .dashboards import Dashboard, DashboardWidget, PortalSettings, RecentQuestion  # noqa: F401
 from .inbound import PortalEvent, RobotInvocation
 from .portal import ConnectionKind, Portal, PortalStatus, PortalToken
 from .sync import RunStatus, SyncMode, SyncRun, SyncState
