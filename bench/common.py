@@ -45,8 +45,10 @@ def sandbox_process(data_size: int, limits: str, cost_sleep: float = 0.0, latenc
     deadline = time.time() + 300
     while time.time() < deadline:
         try:
-            if requests.get(f"{base}/sandbox/portals", timeout=2).status_code == 200:
+            r = requests.post(f"{base}/sandbox/portals", json={}, timeout=2)
+            if r.status_code == 200 and r.json():  # serving, and the first portal is seeded
                 break
+            time.sleep(0.2)
         except requests.RequestException:
             time.sleep(0.2)
     else:
@@ -75,7 +77,7 @@ def migrate(app) -> None:
     from app.cli import alembic_config
 
     with app.app_context():
-        command.upgrade(alembic_config(), "head")
+        command.upgrade(alembic_config(), "heads")
 
 
 def webhook_portal(app, base: str):

@@ -10,11 +10,10 @@ import os
 import pytest
 from cryptography.fernet import Fernet
 from redis import Redis
-from sqlalchemy import create_engine
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import create_app
-from app.db import sqlalchemy_url
+from app.db import make_engine
 from devtools import services as embedded
 
 pytest_plugins = ["tests.sandbox_fixtures"]
@@ -24,7 +23,9 @@ TEST_KEYS = (Fernet.generate_key().decode(), Fernet.generate_key().decode())
 
 @pytest.fixture(scope="session")
 def service_urls():
-    svc = embedded.from_env_or_embedded("test", "TEST_DATABASE_URL", "TEST_REDIS_URL", database="hub24_test")
+    # HUB24_TEST_SERVICES names the embedded services' directory under var/ (parallel runs need their own).
+    name = os.environ.get("HUB24_TEST_SERVICES", "test")
+    svc = embedded.from_env_or_embedded(name, "TEST_DATABASE_URL", "TEST_REDIS_URL", database="hub24_test")
     yield {"database": svc.database_url, "redis": svc.redis_url}
     svc.stop()
 
@@ -44,7 +45,7 @@ def base_config(service_urls: dict, **extra) -> dict:
 
 @pytest.fixture(scope="session")
 def engine(service_urls):
-    eng = create_engine(sqlalchemy_url(service_urls["database"]), future=True)
+    eng = make_engine(service_urls["database"])
     from alembic import command
 
     from app.cli import alembic_config
@@ -53,7 +54,7 @@ def engine(service_urls):
     cfg = alembic_config()
     app = create_app(base_config(service_urls, ENGINE=eng))
     with app.app_context():
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
     yield eng
     eng.dispose()
 
@@ -68,9 +69,15 @@ def redis_conn(service_urls):
 
 
 @pytest.fixture()
-def app(engine, service_urls, redis_conn):
+def app_overrides() -> dict:
+    """Extra settings for the `app` fixture; a directory's conftest overrides this (e.g. to point at a sandbox)."""
+    return {}
+
+
+@pytest.fixture()
+def app(engine, service_urls, redis_conn, app_overrides):
     """The app with its session bound to one connection whose transaction is rolled back after the test."""
-    application = create_app(base_config(service_urls, ENGINE=engine, REDIS=redis_conn))
+    application = create_app(base_config(service_urls, ENGINE=engine, REDIS=redis_conn, **app_overrides))
     application.config["TESTING"] = True
     connection = engine.connect()
     outer = connection.begin()

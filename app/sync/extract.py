@@ -117,7 +117,8 @@ def id_windows(after_id: int, max_id: int, calls_per_window: int, max_windows: i
 
 def parallel_keyset(clients: Sequence[Gateway], method: str, params: dict, windows: Sequence[tuple[int, int]], *,
                     thread_context: Any = None, id_field: str = "id", buffer: int = 4) -> Iterator[tuple[int, Chunk]]:
-    """Read id windows concurrently (one client per window at a time); yield (window index, chunk) as they land.
+    """Read id windows concurrently (one thread per client, each taking the next window); yield
+    (window index, chunk) as they land. Pass fewer clients than windows to bound the calls in flight.
 
     Fetching runs in threads (waiting on the network); the caller transforms and loads in its own thread,
     so fetching and loading overlap. At most `buffer` chunks wait in memory. The first error in any

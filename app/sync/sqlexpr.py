@@ -27,23 +27,28 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def record_columns(columns: list[Column]) -> str:
-    """The column list for `jsonb_to_record(doc) AS r(...)`: every source key as jsonb, read once per row.
+def _needs_json(col: Column) -> bool:
+    return col.multiple or col.pg_type == "jsonb"
 
-    Expanding the document once matters: each `doc -> 'key'` on a large (TOASTed) document decompresses
-    all of it again, which made a 70-column table cost milliseconds per row.
+
+def record_columns(columns: list[Column]) -> str:
+    """The column list for `jsonb_to_record(doc) AS r(...)`: every source key read once per row.
+
+    Scalar fields are read as text (strings unquoted, numbers and flags as printed; a list or object as its
+    JSON text), multiple and JSON fields as jsonb. Expanding the document once matters: each
+    `doc -> 'key'` on a large (TOASTed) document decompresses all of it again.
     """
-    keys = ["id", *dict.fromkeys(c.source for c in columns if c.source and c.source != "id")]
-    return ", ".join(f"{_quote(k)} jsonb" for k in keys)
+    kinds: dict[str, str] = {"id": "text"}
+    for c in columns:
+        if c.source and c.source != "id":
+            kinds[c.source] = "jsonb" if _needs_json(c) or kinds.get(c.source) == "jsonb" else "text"
+    return ", ".join(f"{_quote(k)} {t}" for k, t in kinds.items())
 
 
 def _lit(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
-def _scalar_text(v: str) -> str:
-    """The text of a value; the first element when a single-valued field arrives as a list."""
-    return f"(CASE jsonb_typeof({v}) WHEN 'array' THEN {v} ->> 0 ELSE {v} #>> '{{}}' END)"
 
 
 def _elements(v: str) -> str:
@@ -71,20 +76,20 @@ def _label_source(schema: str, table: str, col: Column) -> str | None:
 
 def base_expr(col: Column, rec: str) -> str:
     """The SQL expression of a non-label column over `rec`, a `jsonb_to_record` row of the record's keys."""
-    v = _value(rec, col)
+    v = _value(rec, col)  # text for scalar fields, jsonb for multiple and JSON ones (record_columns)
     if col.kind in ("money", "money_currency"):
         part = (lambda t: f"hub24.to_numeric(split_part({t}, '|', 1))") if col.kind == "money" else \
                (lambda t: f"NULLIF(split_part({t}, '|', 2), '')")
         if col.multiple:
             return f"ARRAY(SELECT {part('lk_u.x')} FROM {_elements(v)} WITH ORDINALITY lk_u(x, n) ORDER BY lk_u.n)"
-        return f"(CASE WHEN {_scalar_text(v)} IS NULL OR {_scalar_text(v)} = '' THEN NULL ELSE {part(_scalar_text(v))} END)"
+        return f"(CASE WHEN {v} = '' THEN NULL ELSE {part(v)} END)"
     if col.pg_type == "jsonb":
         return f"(CASE WHEN jsonb_typeof({v}) = 'null' THEN NULL ELSE {v} END)"
     fn = SCALAR_SQL.get(col.kind, "{t}")
     if col.multiple:
         elem_type = col.pg_type[:-2]
         return f"ARRAY(SELECT {fn.format(t='lk_u.x')} FROM {_elements(v)} WITH ORDINALITY lk_u(x, n) ORDER BY lk_u.n)::{elem_type}[]"
-    return fn.format(t=_scalar_text(v))
+    return fn.format(t=v)
 
 
 def typed_select(columns: list[Column], schema: str, table: str, source: str, doc: str, extra: str = "") -> str:
@@ -95,7 +100,7 @@ def typed_select(columns: list[Column], schema: str, table: str, source: str, do
     sub-query per row). `extra` is appended to the inner query (a WHERE clause).
     """
     base = [c for c in columns if c.kind != "label"]
-    inner = ", ".join([f"hub24.to_bigint(r.\"id\" #>> '{{}}') AS id", *(f"{base_expr(c, 'r')} AS {ident(c.name)}" for c in base),
+    inner = ", ".join([f"hub24.to_bigint(r.\"id\") AS id", *(f"{base_expr(c, 'r')} AS {ident(c.name)}" for c in base),
                        f"{doc} AS raw"])
     joins, outer = [], []
     for n, col in enumerate(columns):

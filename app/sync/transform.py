@@ -90,7 +90,7 @@ def _date(v: Any) -> date | None:
 
 
 def _money(v: Any) -> tuple[Decimal | None, str | None]:
-    if v is None or v == "":
+    if v is None or v == "" or isinstance(v, (list, dict)):
         return None, None
     amount, _, currency = str(v).partition("|")
     return _num(amount), (currency or None)
@@ -135,8 +135,8 @@ def convert(col: Column, record: dict, row: dict, labels: Labels) -> Any:
     fn = SCALAR.get(col.kind, _text)
     if col.multiple:
         return [fn(x) for x in _many(raw)]
-    if isinstance(raw, list):  # a single-valued field printed as a list
-        raw = raw[0] if raw else None
+    if isinstance(raw, (list, dict)):  # a structure where a single value belongs: kept as JSON text, not a value
+        return _text(raw) if col.kind in ("text", "status") else None
     return fn(raw)
 
 

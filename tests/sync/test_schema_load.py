@@ -114,3 +114,24 @@ def test_reader_role_reads_only_its_schema(db):
     with pytest.raises(Exception, match="permission denied"):
         conn.exec_driver_sql(f"SELECT * FROM {s2}.secret")
     conn.exec_driver_sql("ROLLBACK TO SAVEPOINT r")
+
+
+@pytest.mark.parametrize("fn, value, expected", [
+    ("to_bigint", "42", 42), ("to_bigint", " -7 ", -7), ("to_bigint", "3.9", 3), ("to_bigint", "abc", None),
+    ("to_bigint", "", None), ("to_bigint", "99999999999999999999", None), ("to_bigint", "NaN", None),
+    ("to_numeric", "585000", 585000), ("to_numeric", "31.5", 31.5), ("to_numeric", "NaN", None),
+    ("to_numeric", "12 apples", None),
+    ("to_bool", "Y", True), ("to_bool", "n", False), ("to_bool", "1", True), ("to_bool", "maybe", None),
+    ("to_date", "2026-03-11T03:00:00+03:00", "2026-03-11"), ("to_date", "2026-02-30", None),
+    ("to_date", "today", None), ("to_date", "", None),
+    ("to_ts", "2026-03-11T13:27:32+03:00", "2026-03-11T10:27:32+00:00"), ("to_ts", "2026-13-01T00:00:00+03:00", None),
+    ("to_ts", "now", None), ("to_ts", "2026-02-30T10:00:00+03:00", None),
+])
+def test_forgiving_casts_never_raise(db, fn, value, expected):
+    # Applied to a column, as the loader does (a literal argument would be constant-folded at plan time).
+    got = db.execute(text(f"SELECT hub24.{fn}(v) FROM (SELECT CAST(:v AS text) AS v OFFSET 0) x"), {"v": value}).scalar()
+    if hasattr(got, "isoformat"):
+        got = got.astimezone(__import__("datetime").timezone.utc).isoformat() if hasattr(got, "astimezone") and fn == "to_ts" else got.isoformat()
+    if got is not None and fn == "to_numeric":
+        got = float(got)
+    assert got == expected
