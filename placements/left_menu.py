@@ -9,4 +9,4 @@ TEMPLATE = "placements/app_page.html"
 
 
 def context(frame, portal, user) -> dict:
-    return dashboard_context("Hub24 dashboards")
+    return dashboard_context("Hub24 dashboards", portal)

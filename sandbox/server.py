@@ -26,6 +26,7 @@ def create_wsgi_app(sandbox: Sandbox) -> Flask:
     app.register_blueprint(rest.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(admin.bp)
+    __import__("sandbox.portal_page", fromlist=["init_app"]).init_app(app)  # placements in iframes, for browsers
     return app
 
 
