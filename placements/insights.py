@@ -90,11 +90,12 @@ def _stages(q: str, stage_id: str | None, category: int) -> list[dict[str, Any]]
             state = "unknown"
         elif i == current:
             state = "current"
-        elif i < current and not r.semantics:
+        elif i < current and (r.semantics or "") not in ("S", "F"):
             state = "passed"
         else:
             state = "ahead"
-        out.append({"id": r.status_id, "name": r.name, "semantics": r.semantics or "", "color": r.color or "",
+        out.append({"id": r.status_id, "name": r.name, "semantics": r.semantics if r.semantics in ("S", "F") else "",
+                    "color": r.color or "",
                     "state": state})
     return out
 

@@ -129,7 +129,9 @@ export function drawChart(el, option) {
   const old = window.echarts.getInstanceByDom(el);
   if (old) old.dispose();
   const chart = window.echarts.init(el, isDark() ? "hub24-dark" : "hub24", {renderer: "canvas"});
-  chart.setOption(Object.assign({animation: false}, option || {}), true);
+  const opt = Object.assign({animation: false}, option || {});
+  if (!opt.grid && (opt.xAxis || opt.yAxis)) opt.grid = {left: 8, right: 16, top: 28, bottom: 8, containLabel: true};
+  chart.setOption(opt, true);
   if (!drawChart.observed) {
     drawChart.observed = new WeakSet();
   }
