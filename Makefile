@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR_STAMP := static/vendor/.installed
 
-.PHONY: run test bench setup vendor migrate lint clean help
+.PHONY: run test bench setup vendor migrate lint clean help browser-deps
 
 help:
 	@echo "make run    - set up, start everything (embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset), print the URL"
@@ -36,8 +36,17 @@ $(VENDOR_STAMP): package.json
 run: setup
 	$(BIN)/python -m devtools.run
 
-test: setup
+test: setup browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium for the browser tests (tests/browser), from Debian's packages; never a downloaded build.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium and chromium-driver (apt-get) for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "apt-get could not install chromium: the browser tests will be skipped"; \
+	else echo "no /usr/bin/chromium and no apt-get (as root) to install it: the browser tests will be skipped"; fi
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
