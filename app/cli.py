@@ -22,6 +22,9 @@ def init_app(app: Flask) -> None:
     from .sync.cli import sync_group
 
     app.cli.add_command(sync_group)
+    from .users.cli import users_group
+
+    app.cli.add_command(users_group)
     from .bitrix import cli as bitrix_cli
 
     bitrix_cli.init_app(app)  # portal connect|reconcile|list, doctor

@@ -126,12 +126,15 @@ def periodic_jobs() -> list[Periodic]:
     """Every periodic job of Hub24, in one place."""
     from . import maintenance
     from .bitrix import tokens
+    from .users import service as users_service
 
     return [
         Periodic("scheduler-heartbeat", maintenance.scheduler_heartbeat, MAINTENANCE, interval=60),
         Periodic("clean-job-registries", maintenance.clean_job_registries, MAINTENANCE, interval=3600),
         # refresh tokens live 180 days; keep idle portals' grants alive (active ones refresh on their own)
         Periodic("token-upkeep", tokens.upkeep_idle_tokens, MAINTENANCE, interval=6 * 3600),
+        # Hub24's user directory: each portal's daily sync at its configured time (app/users/service.py)
+        Periodic("users-daily-sync", users_service.schedule_daily_syncs, SYNC, interval=600),
     ]
 
 

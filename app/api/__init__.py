@@ -15,6 +15,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(frame_bp)
     app.register_blueprint(sync_bp)
+    from .readapi import register_blueprints as register_read_api
+
+    register_read_api(app)  # /api/v1/crm, /stats, /users, /departments, /openapi.json
     app.register_blueprint(__import__("app.api.dashboards", fromlist=["bp"]).bp)
     lifecycle.init_app(app)
     placements.init_app(app)

@@ -131,6 +131,10 @@ def process_event(portal_id: int, event_name: str, data: dict[str, Any]) -> int 
     session.commit()
     if row_id is not None:
         _queue_apply(portal_id)
+        if entity == "user" and entity_id and entity_id.isdigit():  # ONUSERADD: Hub24's directory takes the new user
+            from ..users.service import enqueue_user_sync
+
+            enqueue_user_sync(portal_id, entity_id)
     return row_id
 
 

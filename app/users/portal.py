@@ -149,7 +149,8 @@ def _with_profile(client: Any, raw: list[dict], admins: set[int], source: str, a
 
 def count_email_claims(client: Any, email: str) -> list[int]:
     """Ids of the active portal users whose e-mail is `email` (any case), for a single-user sync."""
-    rows = _list(client, {"ACTIVE": True, "EMAIL": email}, True)
+    # LIKE (`%`) compares without case, as e-mails are matched; exact equality is checked below
+    rows = _list(client, {"ACTIVE": True, "%EMAIL": email}, True)
     return sorted(u.bitrix_user_id for u in map(normalise, rows)
                   if u is not None and u.email and u.email.lower() == email.lower())
 
