@@ -26,6 +26,7 @@ def create_wsgi_app(sandbox: Sandbox) -> Flask:
     app.register_blueprint(rest.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(__import__("sandbox.llm", fromlist=["bp"]).bp)  # OpenAI-compatible /v1, scripted answers
     __import__("sandbox.portal_page", fromlist=["init_app"]).init_app(app)  # placements in iframes, for browsers
     return app
 

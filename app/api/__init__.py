@@ -19,5 +19,6 @@ def init_app(app: Flask) -> None:
 
     register_read_api(app)  # /api/v1/crm, /stats, /users, /departments, /openapi.json
     app.register_blueprint(__import__("app.api.dashboards", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("app.api.charts", fromlist=["bp"]).bp)  # /api/v1/charts/..., /api/v1/schema.md
     lifecycle.init_app(app)
     placements.init_app(app)

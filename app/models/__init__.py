@@ -6,6 +6,7 @@ from .dashboards import Dashboard, DashboardWidget, PortalSettings, RecentQuesti
 from .inbound import PortalEvent, RobotInvocation
 from .portal import ConnectionKind, Portal, PortalStatus, PortalToken
 from .sync import RunStatus, SyncMode, SyncRun, SyncState
+from ..charts.models import ChartQuestion  # noqa: E402,F401  (charts aggregate lives with its package)
 
 __all__ = ["ApiKey", "Base", "ConnectionKind", "Portal", "PortalEvent", "PortalStatus", "PortalToken", "RobotInvocation", "RunStatus", "SyncMode",
            "SyncRun", "SyncState"]
