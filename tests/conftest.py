@@ -38,6 +38,8 @@ def base_config(service_urls: dict, **extra) -> dict:
         "TOKEN_ENCRYPTION_KEY": TEST_KEYS[0],
         "APP_BASE_URL": "http://127.0.0.1:5999",
         "LOG_LEVEL": "WARNING",
+        # Tests keep every write in one rolled-back transaction, so full syncs load on that one connection.
+        "SYNC_LOADERS": 1,
     }
     cfg.update(extra)
     return cfg
@@ -99,6 +101,24 @@ def make_app(service_urls):
         return create_app(base_config(service_urls, **overrides))
 
     return _make
+
+
+@pytest.fixture()
+def throwaway_database(service_urls):
+    """The URL of a fresh, empty database of its own, dropped afterwards: for tests that must commit
+    (migrations, make run, concurrent loaders) without leaking into the shared test database."""
+    import uuid
+
+    import psycopg2
+
+    name = f"hub24_tmp_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(service_urls["database"])
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    base, _, query = service_urls["database"].partition("?")
+    yield base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else "")
+    admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
 
 
 @pytest.fixture()

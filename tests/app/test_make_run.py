@@ -81,23 +81,6 @@ def test_make_run_with_embedded_services(tmp_path):
     assert pg == []
 
 
-@pytest.fixture()
-def throwaway_database(service_urls):
-    """A database of its own: make run installs the demo portal and commits, which must not leak into other tests."""
-    import uuid
-
-    import psycopg2
-
-    name = f"hub24_run_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(service_urls["database"])
-    conn.autocommit = True
-    conn.cursor().execute(f'CREATE DATABASE "{name}"')
-    base, _, query = service_urls["database"].partition("?")
-    yield base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else "")
-    conn.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    conn.close()
-
-
 def test_make_run_with_given_services_writes_nothing_under_var(service_urls, throwaway_database, tmp_path):
     var_dev = ROOT / "var" / "dev"
     existed = var_dev.exists()

@@ -1,8 +1,4 @@
 """The migration history has one head, and upgrade/downgrade work on an empty database."""
-import uuid
-
-import psycopg2
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
@@ -17,23 +13,9 @@ def test_single_head():
     assert len(heads) == 1
 
 
-@pytest.fixture()
-def empty_database(service_urls):
-    admin = service_urls["database"]
-    name = f"hub24_mig_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    conn.cursor().execute(f'CREATE DATABASE "{name}"')
-    base, _, query = admin.partition("?")
-    url = base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else "")
-    yield url
-    conn.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    conn.close()
-
-
-def test_upgrade_then_downgrade_to_base(make_app, empty_database):
-    app = make_app(DATABASE_URL=empty_database)
-    eng = create_engine(sqlalchemy_url(empty_database))
+def test_upgrade_then_downgrade_to_base(make_app, throwaway_database):
+    app = make_app(DATABASE_URL=throwaway_database)
+    eng = create_engine(sqlalchemy_url(throwaway_database))
     with app.app_context():
         command.upgrade(alembic_config(), "head")
         tables = set(inspect(eng).get_table_names())
@@ -46,15 +28,15 @@ def test_upgrade_then_downgrade_to_base(make_app, empty_database):
     eng.dispose()
 
 
-def test_models_match_migrations(make_app, empty_database):
+def test_models_match_migrations(make_app, throwaway_database):
     """Autogenerate finds nothing to add: the models and the migration history agree."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    app = make_app(DATABASE_URL=empty_database)
+    app = make_app(DATABASE_URL=throwaway_database)
     with app.app_context():
         command.upgrade(alembic_config(), "head")
-    eng = create_engine(sqlalchemy_url(empty_database))
+    eng = create_engine(sqlalchemy_url(throwaway_database))
     with eng.connect() as c:
         diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
     eng.dispose()

@@ -154,3 +154,37 @@ def test_cli_sync_run_shows_progress_and_verify_agrees(app, db, portal):
     assert verify.exit_code == 0 and "deal: 160 rows, mirror identical" in verify.output
     bad = runner.invoke(args=["sync", "run", "--portal", "nope"])
     assert bad.exit_code != 0 and "no portal 'nope'" in bad.output
+
+
+def test_full_sync_with_concurrent_loaders_commits_every_chunk(make_app, throwaway_database):
+    """Production loads full syncs on several connections; each chunk commits on its own."""
+    from alembic import command
+
+    from app.cli import alembic_config
+    from app.db import db_session
+    from app.models import ConnectionKind, Portal, PortalStatus
+    from sandbox.core import SandboxConfig
+    from sandbox.run import start_sandbox
+
+    sandbox = start_sandbox(SandboxConfig(data_size=8000, limits="off", seed=3))
+    app = make_app(DATABASE_URL=throwaway_database, SYNC_LOADERS=3, B24_ALLOW_HTTP="true",
+                   B24_OAUTH_URL=sandbox.base_url + "/oauth")
+    with app.app_context():
+        command.upgrade(alembic_config(), "heads")
+        hook = sandbox.portal.add_webhook(1, ["crm", "user", "department"])
+        p = Portal(member_id=sandbox.portal.member_id, domain=sandbox.portal.domain, status=PortalStatus.active,
+                   connection_kind=ConnectionKind.webhook, webhook_url=sandbox.portal.webhook_url(hook))
+        db_session().add(p)
+        db_session().commit()
+        sync = service.open_sync(p)
+        sync.max_parallel, sync.fetch_threads = 4, 2  # four windows of 2,000 ids: chunks land out of order
+        spec = sync.spec("deal")
+        sync.refresh_reference()
+        try:
+            run = sync.full(spec)
+            assert sync.loaders == 3 and run.status == RunStatus.succeeded and run.rows_written == 8000
+            assert run.cursor == 8000 and compare(sync, spec).ok
+        finally:
+            app.extensions["db.session"].remove()
+            app.extensions["db.engine"].dispose()
+            sandbox.stop()
