@@ -133,8 +133,8 @@ def periodic_jobs() -> list[Periodic]:
         Periodic("clean-job-registries", maintenance.clean_job_registries, MAINTENANCE, interval=3600),
         # refresh tokens live 180 days; keep idle portals' grants alive (active ones refresh on their own)
         Periodic("token-upkeep", tokens.upkeep_idle_tokens, MAINTENANCE, interval=6 * 3600),
-        # Hub24's user directory: each portal's daily sync at its configured time (app/users/service.py)
-        Periodic("users-daily-sync", users_service.schedule_daily_syncs, SYNC, interval=600),
+        # Hub24's user directory: queues (on sync) each portal's daily sync at its configured time
+        Periodic("users-daily-sync", users_service.schedule_daily_syncs, MAINTENANCE, interval=600),
     ]
 
 
