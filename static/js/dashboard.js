@@ -357,8 +357,23 @@ function renderWidget(d, w) {
   return box;
 }
 
+/** A saved chart's fresh result: the builder spec again, or the answer's checked SQL again (no LLM call). */
+async function rerun(w) {
+  if (w.kind === "build") return runBuild(w.spec);
+  const r = w.result || {};
+  if (r.sql && r.spec) {
+    try {
+      const out = await api("/api/v1/charts/run", {method: "POST", body: {sql: r.sql, chart: r.spec, explanation: r.explanation || ""}});
+      return Object.assign(out.result, {title: r.title || out.result.title, explanation: r.explanation || ""});
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status >= 500 || e.status === 401) throw e;
+    }
+  }
+  return (await askQuestion(w.question, () => {})).result;  // the schema moved on: ask again
+}
+
 async function refreshWidget(d, w) {
-  const result = w.kind === "ask" ? (await askQuestion(w.question, () => {})).result : await runBuild(w.spec);
+  const result = await rerun(w);
   const saved = await api(`/api/v1/dashboards/${d.id}/widgets/${w.id}`, {method: "PUT", body: {result}});
   Object.assign(w, saved);
 }

@@ -98,9 +98,11 @@ def run_jobs(app, *queues: str) -> None:
 
 @pytest.fixture(scope="session")
 def live(engine, service_urls, chromium):
-    """The live stack: {"app", "base", "sandbox", "portal" (sandbox.Portal), "client_id", "row_id", "url"}.
+    """The live stack: {"app", "base", "handle", "portal" (sandbox.Portal), "client_id", "row_id", "url",
+    "dispatch", "make_app"}.
 
-    `url(placement, **params)` is the sandbox portal page showing that placement of Hub24.
+    `url(placement, **params)` is the sandbox portal page showing that placement of Hub24; Hub24 runs
+    without OPENAI_API_KEY (AI off) unless a test points `dispatch.target` at `make_app(OPENAI_...)`.
     """
     from app import create_app
 
@@ -113,10 +115,12 @@ def live(engine, service_urls, chromium):
     reg = portal.register_app(name="Hub24", handler_url=base + "/", install_url=base + "/install", scopes=SCOPES)
     redis = Redis.from_url(service_urls["redis"])
     redis.flushdb()
-    app = create_app(base_config(service_urls, ENGINE=engine, REDIS=redis, APP_BASE_URL=base,
-                                 B24_CLIENT_ID=reg["client_id"], B24_CLIENT_SECRET=reg["client_secret"],
-                                 B24_ALLOW_HTTP="true", B24_OAUTH_URL=oauth_base_url(handle.sandbox),
-                                 **extra_settings(handle)))
+    def make_app(**extra):
+        return create_app(base_config(service_urls, ENGINE=engine, REDIS=redis, APP_BASE_URL=base,
+                                      B24_CLIENT_ID=reg["client_id"], B24_CLIENT_SECRET=reg["client_secret"],
+                                      B24_ALLOW_HTTP="true", B24_OAUTH_URL=oauth_base_url(handle.sandbox), **extra))
+
+    app = make_app()
     dispatch.target = app
     main_port = handle.base_url.rsplit(":", 1)[1]
 
@@ -126,7 +130,8 @@ def live(engine, service_urls, chromium):
         q = {"client_id": reg["client_id"], **{k: str(v) for k, v in params.items()}}
         return f"http://127.0.0.1:{main_port}/sandbox/portal/{placement}?{urlencode(q)}"
 
-    info = {"app": app, "base": base, "handle": handle, "portal": portal, "client_id": reg["client_id"], "url": url}
+    info = {"app": app, "base": base, "handle": handle, "portal": portal, "client_id": reg["client_id"], "url": url,
+            "dispatch": dispatch, "make_app": make_app}
     row_id = None
     try:
         delivery = portal.install(reg["client_id"], mode="frame")["delivery"]
@@ -155,11 +160,6 @@ def live(engine, service_urls, chromium):
         handle.stop()
         redis.flushdb()
         redis.close()
-
-
-def extra_settings(handle) -> dict:
-    """Settings a suite may add (the AI endpoint once the sandbox has one)."""
-    return {}
 
 
 def _cleanup(app, engine, row_id: int | None) -> None:
