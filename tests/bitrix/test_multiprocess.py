@@ -106,7 +106,7 @@ def test_four_processes_share_the_standard_limit(b24_app, make_b24_sandbox, b24_
     def start_clean():
         state.limiter.reset()
         handle.log.clear()
-    results = _spawn(4, "rate", portal.id, 55, settings, redis_conn, before_go=start_clean)
+    results = _spawn(4, "rate", portal.id, 50, settings, redis_conn, before_go=start_clean)
 
     rest = handle.log.select("rest", host=portal.domain)
     params = state.limiter.params()
