@@ -29,6 +29,8 @@ def main() -> int:
             from . import events
 
             events.run(args.deals or 10_000)
+        elif name == "charts":
+            __import__("bench.charts", fromlist=["run"]).run(args.deals or 100_000)  # question -> chart, dashboard
         else:
             ap.error(f"unknown benchmark {name}")
     return 0
