@@ -28,6 +28,7 @@ from b24pysdk import BitrixApp
 from b24pysdk import errors as sdk_errors
 from flask import current_app
 from sqlalchemy import or_, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..db import db_session
@@ -190,13 +191,17 @@ def refresh(portal_id: int, stale_access_token: str | None = None, *, force: boo
 
     Raises AuthLost (portal marked needs_reinstall) on invalid_grant / PAYMENT_REQUIRED / PORTAL_DELETED
     or a portal without a refresh token, AuthError on a rejected client id/secret (a Hub24 setting, not
-    the portal's fault), TransportError when the OAuth server cannot be reached.
+    the portal's fault), TransportError when the OAuth server cannot be reached or the lock is held
+    longer than `LOCK_TIMEOUT_MS`.
     """
     lost: AuthLost | None = None
     with own_transaction() as s:
         s.execute(text(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}"))
-        tok = s.execute(select(PortalToken).where(PortalToken.portal_id == portal_id)
-                        .with_for_update()).scalar_one_or_none()
+        try:
+            tok = s.execute(select(PortalToken).where(PortalToken.portal_id == portal_id)
+                            .with_for_update()).scalar_one_or_none()
+        except OperationalError:  # lock_timeout: another process has been refreshing for too long
+            raise TransportError("REFRESH_LOCK_TIMEOUT", "another process holds the token refresh lock") from None
         portal = _check_usable(s.get(Portal, portal_id, populate_existing=True), portal_id)
         now = utcnow()
         current = _as_set(portal, tok)
