@@ -209,6 +209,7 @@ def _paths() -> dict[str, Any]:
             **errors(401, 403, 409)}, params=[PORTAL])},
         **_sync_paths(sync),
         **_dashboard_paths(),
+        **_chart_paths(),
     }
 
 
@@ -275,6 +276,35 @@ def _dashboard_paths() -> dict[str, Any]:
         "/api/v1/settings": {"get": op("Portal settings (admins)", t, ok("Settings"), auth="frame"),
                              "put": op("Change portal settings (admins)", t, ok("Settings"), body=body,
                                        body_example={}, auth="frame")},
+    }
+
+
+def _chart_paths() -> dict[str, Any]:
+    """app/api/charts.py (AI charts, builder, data dictionary), described from its views; its module may
+    replace this with its own OPENAPI_PATHS."""
+    t = "Charts"
+    bad = {**errors(400, 401), "404": resp("Not found", ERR), "409": resp("Not possible now", ERR)}
+    jid = path_param("job_id", {"type": "string", "maxLength": 128}, "chart-1")
+    body = {"type": "object"}
+    post = lambda summary, example, code="200": {"post": op(summary, t, {code: resp("Result", OBJ), **bad},  # noqa: E731
+                                                            body=body, body_example=example)}
+    return {
+        "/api/v1/schema.md": {"get": op("Data dictionary of the mirrored tables (Markdown)", t,
+                                        {"200": resp("text/markdown"), **errors(401)})},
+        "/api/v1/charts/status": {"get": op("Whether AI charts are available", t, {"200": resp("Status", OBJ),
+                                                                                   **errors(401)})},
+        "/api/v1/charts/ask": post("Ask a question; queues the AI chart job", {"question": "Deals by stage"}, "202"),
+        "/api/v1/charts/jobs/{job_id}": {"get": op("An AI chart job and its result", t, {"200": resp("Job", OBJ), **bad},
+                                                   params=[jid])},
+        "/api/v1/charts/jobs/{job_id}.csv": {"get": op("An AI chart job's rows as CSV", t, {"200": resp("text/csv"),
+                                                                                             **bad}, params=[jid])},
+        "/api/v1/charts/build": post("Manual chart builder", {"entity": "deals"}),
+        "/api/v1/charts/run": post("Re-run a saved chart's checked SQL", {"sql": "SELECT 1"}),
+        "/api/v1/charts/render": post("Render rows as an ECharts option", {"rows": []}),
+        "/api/v1/charts/export.csv": post("Export a chart's rows as CSV", {"entity": "deals"}),
+        "/api/v1/charts/fields": {"get": op("Columns the builder offers", t, {"200": resp("Fields", OBJ), **bad})},
+        "/api/v1/charts/questions": {"get": op("Questions asked before", t, {"200": resp("Questions", OBJ),
+                                                                            **errors(401)})},
     }
 
 
