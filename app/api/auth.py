@@ -2,7 +2,8 @@
 
 Both arrive as `Authorization: Bearer ...`. `api_auth_required` resolves the caller to one installed
 portal and sets `g.portal`, `g.caller` ("frame" or "api_key") and `g.member_id`; anything else is a 401
-with a message saying what to send. Views then only ever touch `g.portal`'s data.
+with a message saying what to send. Views then only ever touch `g.portal`'s data. `admin_required`
+guards what changes a portal's setup (sync settings, starting syncs, event handlers).
 """
 from __future__ import annotations
 
@@ -70,6 +71,24 @@ def api_auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="hub24"'
             return resp, 401
         g.portal, g.caller, g.member_id = portal, caller, portal.member_id
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def caller_is_admin() -> bool:
+    """API keys are made by administrators; a frame caller must be one as Bitrix24 said when the page opened."""
+    return g.caller == "api_key" or bool(getattr(getattr(g, "frame", None), "admin", False))
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator (inside `api_auth_required`): 403 for a frame user who is not a portal administrator."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):
+        if not caller_is_admin():
+            return jsonify(error="forbidden", message="Only portal administrators can change this; ask one to do it "
+                                                      "from Hub24's settings."), 403
         return view(*args, **kwargs)
 
     return wrapper

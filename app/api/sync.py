@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ..bitrix.errors import BitrixError, NotAvailableForWebhook
 from ..sync import service
-from .auth import api_auth_required
+from .auth import admin_required, api_auth_required
 
 bp = Blueprint("sync_api", __name__, url_prefix="/api/v1")
 
@@ -21,6 +21,7 @@ def _json_body() -> dict | None:
 
 @bp.post("/sync/start/<entity>")
 @api_auth_required
+@admin_required
 def start(entity: str):
     body = _json_body() if request.data else {}
     if body is None:
@@ -63,6 +64,7 @@ def get_config():
 
 @bp.put("/sync/config")
 @api_auth_required
+@admin_required
 def put_config():
     body = _json_body()
     if body is None:
@@ -85,6 +87,7 @@ def _portal_call(fn):
 
 @bp.post("/webhooks/register")
 @api_auth_required
+@admin_required
 def register_webhooks():
     from ..sync.realtime import register
 
@@ -94,6 +97,7 @@ def register_webhooks():
 @bp.delete("/webhooks/register")
 @bp.route("/webhooks/unregister", methods=["POST", "DELETE"])
 @api_auth_required
+@admin_required
 def unregister_webhooks():
     from ..sync.realtime import unregister
 

@@ -55,5 +55,7 @@ def test_cron_registers_every_periodic_job_once(app, redis_conn):
     assert len(names) == len(set(names))
     enqueued = scheduler.enqueue_jobs()
     assert {j.name for j in enqueued} == set(names)  # all due at start
-    assert get_queue("maintenance").count == len(names)
-    assert all(isinstance(Job.fetch(i, connection=redis_conn), Job) for i in get_queue("maintenance").job_ids)
+    for queue in {p.queue for p in periodic_jobs()}:  # each job landed on the queue its entry names
+        expected = sum(1 for p in periodic_jobs() if p.queue == queue)
+        assert get_queue(queue).count == expected, queue
+        assert all(isinstance(Job.fetch(i, connection=redis_conn), Job) for i in get_queue(queue).job_ids)

@@ -81,3 +81,17 @@ def test_a_key_reads_only_its_own_portal(client, db, portal):
     headers = auth(db, other)
     status = client.get("/api/v1/sync/status", headers=headers).get_json()
     assert status["portal"] == "other-portal"
+
+
+def test_frame_users_need_to_be_administrators_to_change_sync(app, client, db, portal):
+    from app.bitrix.verify import issue_frame_token
+
+    user = {"Authorization": f"Bearer {issue_frame_token(portal, 'LEFT_MENU', user_id=3)}"}
+    admin = {"Authorization": f"Bearer {issue_frame_token(portal, 'LEFT_MENU', user_id=1, admin=True)}"}
+    assert client.get("/api/v1/sync/config", headers=user).status_code == 200  # reading is for everyone
+    for method, path, body in (("put", "/api/v1/sync/config", {"deal": {"interval_s": 600}}),
+                               ("post", "/api/v1/sync/start/deal", {"sync_type": "full"}),
+                               ("post", "/api/v1/webhooks/register", None)):
+        r = getattr(client, method)(path, json=body, headers=user)
+        assert r.status_code == 403 and "administrators" in r.get_json()["message"]
+    assert client.put("/api/v1/sync/config", json={"deal": {"interval_s": 600}}, headers=admin).status_code == 200
