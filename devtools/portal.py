@@ -46,15 +46,22 @@ def start_demo_portal(children, env: dict[str, str], port: int, say: Callable[[s
             "B24_OAUTH_URL": f"{base}/oauth", "B24_ALLOW_HTTP": "true"}
 
 
-def after_start(env: dict[str, str], base_url: str, say: Callable[[str], None]) -> None:
-    """Install Hub24 into the sandbox portal (install page POST, then installFinish) and queue a full sync."""
+def after_start(env: dict[str, str], base_url: str, say: Callable[[str], None]) -> str | None:
+    """Install Hub24 into the sandbox portal and return the portal page that shows Hub24 as Bitrix24 does.
+
+    The install goes through ONAPPINSTALL (the shape an app without an install page gets), so the demo
+    is active at once without a browser finishing an install page; Hub24 then binds its events,
+    placements and robots and starts mirroring the CRM in its worker.
+    """
     base = env.get("SANDBOX_URL")
     if not base:
-        return
-    out = _admin(base, "install", client_id=DEMO_CLIENT_ID, mode="frame")
-    status = out.get("delivery", {}).get("status")
-    if status not in (200, "200"):
+        return None
+    _admin(base, "install", client_id=DEMO_CLIENT_ID, mode="event")
+    _admin(base, "flush", timeout=30)  # the portal delivers callbacks from its own queue
+    sent = [d for d in _admin(base, "deliveries", client_id=DEMO_CLIENT_ID, event="ONAPPINSTALL")]
+    status = sent[-1].get("http_status") if sent else None
+    if status != 200:
         say(f"installing Hub24 into the sandbox portal answered {status}; see the web log")
-        return
-    _admin(base, "finish_install", client_id=DEMO_CLIENT_ID)
-    say(f"Hub24 is installed in the sandbox portal {base} (member_id {_member_id()})")
+        return None
+    say(f"Hub24 is installed in the sandbox portal {base} (member_id {_member_id()}); the CRM mirror is filling")
+    return f"{base}/sandbox/portal/LEFT_MENU?client_id={DEMO_CLIENT_ID}&user_id=1"

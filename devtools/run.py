@@ -149,8 +149,9 @@ def main() -> int:
             return 1
         from .portal import after_start
 
-        after_start(env, base_url, say)
-        say(f"Hub24 is running: open {base_url}  (health: {base_url}/health). Ctrl-C stops everything.")
+        portal_page = after_start(env, base_url, say)
+        where = portal_page or base_url
+        say(f"Hub24 is running: open {where}  (health: {base_url}/health). Ctrl-C stops everything.")
         while not stop_requested:
             dead = children.dead()
             if dead:

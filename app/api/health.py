@@ -10,7 +10,7 @@ import time
 from flask import Blueprint, current_app, jsonify
 from rq import Worker
 from rq.registry import FailedJobRegistry
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from ..db import db_session
 from ..jobs import QUEUES, get_queue, redis_connection
@@ -60,7 +60,12 @@ def check_queues() -> tuple[dict, dict]:
 
 
 def portal_lines() -> list[dict]:
+    from ..models.sync import RunStatus, SyncRun
+
     rows = db_session().scalars(select(Portal).where(Portal.status != PortalStatus.uninstalled).order_by(Portal.id))
+    last_sync = dict(db_session().execute(
+        select(SyncRun.portal_id, func.max(SyncRun.finished_at)).where(SyncRun.status == RunStatus.succeeded)
+        .group_by(SyncRun.portal_id)).all())
     out = []
     for p in rows:
         out.append({
@@ -73,7 +78,7 @@ def portal_lines() -> list[dict]:
             "token_expires_at": _iso(p.token.expires_at) if p.token else None,
             "needs_reinstall": p.needs_reinstall,
             "reason": p.needs_reinstall_reason,
-            "last_sync": None,
+            "last_sync": _iso(last_sync.get(p.id)),
         })
     return out
 

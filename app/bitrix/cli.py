@@ -71,6 +71,25 @@ def portal_list() -> None:
         click.echo(f"{p.id}\t{p.domain}\t{p.member_id}\t{p.connection_kind.value}\t{p.status.value}")
 
 
+@portal_group.command("api-key")
+@click.argument("portal")
+@click.option("--name", required=True, help="What the key is for (shown in lists), e.g. 'BI export'.")
+@with_appcontext
+def portal_api_key(portal: str, name: str) -> None:
+    """Create an API key for PORTAL's /api/v1 (shown once; only its hash is stored)."""
+    from ..api.auth import create_api_key
+    from ..db import db_session
+    from .doctor import find
+
+    row = find(portal)
+    if row is None or not row.is_installed:
+        raise click.ClickException(f"no installed portal {portal!r}")
+    key = create_api_key(row, name)
+    db_session().commit()
+    click.echo(f"API key for {row.domain} ({name}); send it as 'Authorization: Bearer <key>'. It is shown only now:")
+    click.echo(key)
+
+
 @click.command("doctor")
 @click.argument("portal", required=False)
 @with_appcontext

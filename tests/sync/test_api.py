@@ -95,3 +95,14 @@ def test_frame_users_need_to_be_administrators_to_change_sync(app, client, db, p
         r = getattr(client, method)(path, json=body, headers=user)
         assert r.status_code == 403 and "administrators" in r.get_json()["message"]
     assert client.put("/api/v1/sync/config", json={"deal": {"interval_s": 600}}, headers=admin).status_code == 200
+
+
+def test_cli_creates_an_api_key_that_works(app, client, db, portal):
+    result = app.test_cli_runner().invoke(args=["portal", "api-key", portal.member_id, "--name", "BI export"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("hub24_")
+    r = client.get("/api/v1/sync/config", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200
+    bad = app.test_cli_runner().invoke(args=["portal", "api-key", "nope", "--name", "x"])
+    assert bad.exit_code != 0 and "no installed portal" in bad.output
