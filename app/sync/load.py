@@ -30,7 +30,10 @@ def _copy_lines(records: Sequence[dict]) -> bytes:
 def _stage(conn: Connection, records: Sequence[dict]) -> None:
     import io
 
-    conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (doc jsonb NOT NULL) ON COMMIT DELETE ROWS")
+    if not conn.exec_driver_sql(f"SELECT to_regclass('pg_temp.{_STAGE}')").scalar():
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {_STAGE} (doc jsonb NOT NULL) ON COMMIT DELETE ROWS")
+        # Staged documents live for one chunk: compressing them would only burn CPU.
+        conn.exec_driver_sql(f"ALTER TABLE {_STAGE} ALTER COLUMN doc SET STORAGE EXTERNAL")
     conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_WRITTEN} (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS")
     conn.exec_driver_sql(f"TRUNCATE {_STAGE}, {_WRITTEN}")
     cursor = conn.connection.dbapi_connection.cursor()
