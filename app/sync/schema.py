@@ -91,6 +91,8 @@ def ensure_portal_schema(conn: Connection, portal_id: int) -> str:
     exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
     if not exists:
         conn.exec_driver_sql(f"CREATE ROLE {ident(role)} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT")
+        # The app's own (non-superuser) login must be able to SET ROLE to it for chart queries.
+        conn.exec_driver_sql(f"GRANT {ident(role)} TO CURRENT_USER")
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {ident(s)} TO {ident(role)}")
     conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {ident(s)} TO {ident(role)}")
     conn.exec_driver_sql(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {ident(s)} GRANT SELECT ON TABLES TO {ident(role)}")
