@@ -21,6 +21,7 @@ from . import extract, reference
 from .columns import Column, columns_for, schema_version
 from .entities import CLASSIC, EntitySpec, smart_process
 from .load import delete_ids, load_records, rebuild_columns
+from .loaders import Loaders
 from .schema import ensure_entity_table, ensure_portal_schema, ident
 from .transform import Labels
 
@@ -46,19 +47,30 @@ class PortalSync:
     progress: Callable[[SyncRun], None] | None = None  # called after each chunk (CLI progress bar, job meta)
     client_factory: Callable[[], Any] | None = None  # more clients for concurrent reads (full sync)
     thread_context: Callable[[], Any] | None = None  # context each fetching thread runs in (app context)
-    max_parallel: int = 16  # concurrent batch calls of a full sync; Bitrix24's burst allows 50 (250 enterprise)
+    max_parallel: int = 16  # id windows of a full sync (batch calls it may take); Bitrix24's burst allows 50
+    fetch_threads: int = 12  # batch calls in flight at once: enough to hide server time, few enough to pipeline
+    loaders: int = 1  # connections loading a full sync's chunks at once (needs `loader_session`)
+    loader_session: Callable[[], Session] | None = None  # a new session on its own connection, for loaders
+    job_id: str | None = None  # the RQ job this sync runs in (recorded on every run it starts)
+    job_alive: Callable[[str], bool] | None = None  # is the RQ job with this id still being worked on?
 
     def __post_init__(self) -> None:
         self.schema = ensure_portal_schema(self.session.connection(), self.portal.id)
         self.session.commit()
+        self._open: set[int] = set()  # runs this object started and has not finished (nested runs)
+        self._specs: list[EntitySpec] | None = None
 
     # -- what is mirrored ------------------------------------------------------------------
     def entities(self) -> list[EntitySpec]:
-        """The classic entities plus every smart process of the portal."""
-        types = self.client.call("crm.type.list", {})
-        types = types.get("types", []) if isinstance(types, dict) else (types or [])
-        return [*CLASSIC, *(smart_process(int(t["entityTypeId"]), t.get("title") or f"Smart process {t['entityTypeId']}")
-                            for t in types)]
+        """The classic entities plus every smart process of the portal (read once per PortalSync; a sync
+        object lives for one job, and `refresh_reference` reads the list again)."""
+        if self._specs is None:
+            types = self.client.call("crm.type.list", {})
+            types = types.get("types", []) if isinstance(types, dict) else (types or [])
+            self._specs = [*CLASSIC, *(smart_process(int(t["entityTypeId"]),
+                                                     t.get("title") or f"Smart process {t['entityTypeId']}")
+                                       for t in types)]
+        return list(self._specs)
 
     def spec(self, name: str) -> EntitySpec:
         for s in self.entities():
@@ -79,6 +91,7 @@ class PortalSync:
 
         When a stage, list value or pipeline was renamed, label columns of every mirrored table are re-derived.
         """
+        self._specs = None
         specs = self.entities()
         counts = reference.sync_reference(self.client, self.session.connection(), self.schema, specs)
         self.labels = None
@@ -128,21 +141,16 @@ class PortalSync:
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, spec: EntitySpec, mode: SyncMode, job_id: str | None = None) -> SyncRun:
         self.abandon_stale_runs()
-        run = SyncRun(portal_id=self.portal.id, entity=spec.name, mode=mode, job_id=job_id)
+        run = SyncRun(portal_id=self.portal.id, entity=spec.name, mode=mode, job_id=job_id or self.job_id)
         self.session.add(run)
         self.session.commit()
+        self._open.add(run.id)
         return run
 
     def abandon_stale_runs(self) -> int:
-        """Mark runs whose worker died (no heartbeat for STALE_RUN) as abandoned."""
-        stale = self.session.scalars(select(SyncRun).where(
-            SyncRun.portal_id == self.portal.id, SyncRun.status == RunStatus.running,
-            SyncRun.heartbeat_at < utcnow() - STALE_RUN)).all()
-        for run in stale:
-            run.status = RunStatus.abandoned
-            run.finished_at = utcnow()
-            run.error = "worker stopped during the run; the next run resumed from the saved cursor"
-        return len(stale)
+        """Mark runs whose worker died as abandoned (see `abandon_stale_runs` below)."""
+        return abandon_stale_runs(self.session, self.portal.id, job_alive=self.job_alive,
+                                  current_job_id=self.job_id, exclude=self._open)
 
     def checkpoint(self, run: SyncRun) -> None:
         run.heartbeat_at = utcnow()
@@ -151,6 +159,7 @@ class PortalSync:
             self.progress(run)
 
     def finish(self, run: SyncRun, status: RunStatus = RunStatus.succeeded, error: str | None = None) -> SyncRun:
+        self._open.discard(run.id)
         run.status = status
         run.error = error
         run.finished_at = utcnow()
@@ -186,18 +195,36 @@ class PortalSync:
             run.calls_made += 1
             run.total_expected, run.cursor = top, resumed_from
             windows = extract.id_windows(resumed_from, top, calls_per_window=1, max_windows=self.max_parallel)
-            clients = [self.client] + [self.client_factory() for _ in windows[1:]] if self.client_factory else [self.client]
+            threads = min(len(windows), self.fetch_threads)
+            clients = [self.client] + [self.client_factory() for _ in range(threads - 1)] if self.client_factory else [self.client]
             reached = [lo for lo, _ in windows]  # per window: last id loaded
             seen = array("q")
-            for index, chunk in extract.parallel_keyset(clients, "crm.item.list", spec.list_params, windows,
-                                                        thread_context=self.thread_context):
-                run.calls_made += chunk.calls
-                run.rows_read += len(chunk.records)
-                run.rows_written += self.load(spec, cols, chunk.records)
-                seen.extend(int(r["id"]) for r in chunk.records)
+
+            def landed(tag: tuple[int, extract.Chunk], written: int) -> None:
+                index, chunk = tag
+                run.rows_written += written
                 reached[index] = windows[index][1] if chunk.done else chunk.cursor
                 state.full_cursor = run.cursor = _contiguous(windows, reached)
                 self.checkpoint(run)
+
+            pool = (Loaders(self.loaders, self.loader_session, self.thread_context, self.schema, spec.table, cols)
+                    if self.loaders > 1 and self.loader_session else None)
+            try:
+                for index, chunk in extract.parallel_keyset(clients, "crm.item.list", spec.list_params, windows,
+                                                            thread_context=self.thread_context):
+                    run.calls_made += chunk.calls
+                    run.rows_read += len(chunk.records)
+                    seen.extend(int(r["id"]) for r in chunk.records)
+                    if pool is None:
+                        landed((index, chunk), self.load(spec, cols, chunk.records))
+                    else:
+                        for tag, written in pool.submit((index, chunk), chunk.records):
+                            landed(tag, written)
+                for tag, written in pool.drain() if pool else ():
+                    landed(tag, written)
+            finally:
+                if pool is not None:
+                    pool.close()
             if resumed_from == 0:
                 run.rows_deleted += self._delete_missing(spec, seen)
             state.full_cursor = None
@@ -307,6 +334,43 @@ class PortalSync:
         s, t = ident(self.schema), ident(spec.table)
         value = conn.execute(text(f"SELECT max((raw->>:f)::timestamptz) FROM {s}.{t}"), {"f": spec.modified_field}).scalar()
         return value
+
+
+def abandon_stale_runs(session: Session, portal_id: int | None = None, *,
+                       job_alive: Callable[[str], bool] | None = None, current_job_id: str | None = None,
+                       exclude: Iterable[int] = ()) -> int:
+    """Mark `running` runs whose worker is gone as abandoned (all portals when `portal_id` is None).
+
+    A run is dead when its heartbeat is older than STALE_RUN, when it was recorded by the job now running
+    (`current_job_id`: a job runs its runs one after another, so an earlier attempt's run still marked
+    running was cut off by a crash, a kill or a lost database), or when `job_alive` says its RQ job is no
+    longer being worked on (finished, failed, queued for a retry, gone, or its worker stopped
+    heartbeating). Without this a SIGKILLed worker's run would read `running` for STALE_RUN.
+    Commits; returns how many were abandoned.
+    """
+    q = select(SyncRun).where(SyncRun.status == RunStatus.running)
+    if portal_id is not None:
+        q = q.where(SyncRun.portal_id == portal_id)
+    skip = set(exclude)
+    cutoff = utcnow() - STALE_RUN
+    stale = []
+    for run in session.scalars(q).all():
+        if run.id in skip:
+            continue
+        hb = run.heartbeat_at if run.heartbeat_at.tzinfo else run.heartbeat_at.replace(tzinfo=timezone.utc)
+        if hb < cutoff:
+            stale.append(run)
+        elif run.job_id and current_job_id and run.job_id == current_job_id:
+            stale.append(run)
+        elif run.job_id and job_alive is not None and not job_alive(run.job_id):
+            stale.append(run)
+    for run in stale:
+        run.status = RunStatus.abandoned
+        run.finished_at = utcnow()
+        run.error = "worker stopped during the run; the next run resumed from the saved cursor"
+    if stale:
+        session.commit()
+    return len(stale)
 
 
 def _contiguous(windows: list[tuple[int, int]], reached: list[int]) -> int:

@@ -48,11 +48,76 @@ def open_sync(portal: Portal, progress: Callable[[SyncRun], None] | None = None)
 
     from ..bitrix.client import client_for
 
+    from rq import get_current_job
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     burst = 250 if portal.plan == "enterprise" else 50
+    job = get_current_job()
     return PortalSync(portal, client_for(portal.id), db_session(), progress=progress,
                       client_factory=lambda: client_for(portal.id), thread_context=app.app_context,
-                      max_parallel=max(1, min(24, burst // 2)))
+                      max_parallel=max(1, min(24, burst // 2)), job_id=job.id if job is not None else None,
+                      loaders=int(app.config.get("SYNC_LOADERS", 3)), loader_session=_new_session,
+                      job_alive=rq_job_alive)
+
+
+def _new_session():
+    """A session on a connection of its own (full-sync loaders run beside the job's own session)."""
+    from sqlalchemy.orm import Session
+
+    from ..db import engine
+
+    return Session(bind=engine(), expire_on_commit=False)
+
+
+JOB_HEARTBEAT_GRACE = timedelta(seconds=150)  # RQ heartbeats a running job every 30 s (TTL 90 s)
+
+
+def rq_job_alive(job_id: str) -> bool:
+    """Whether the RQ job `job_id` is being worked on right now: started, by a worker that is still
+    registered, with a recent heartbeat. True when Redis cannot tell (never abandon on a guess)."""
+    from redis.exceptions import RedisError
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+    from rq.worker import Worker
+
+    from ..jobs import redis_connection
+
+    conn = redis_connection()
+    try:
+        job = Job.fetch(job_id, connection=conn)
+        if job.get_status(refresh=False) != JobStatus.STARTED:
+            return False
+        if job.worker_name and not conn.exists(Worker.redis_worker_namespace_prefix + job.worker_name):
+            return False
+        beat = job.last_heartbeat
+        if beat is not None:
+            beat = beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc)
+            if datetime.now(timezone.utc) - beat > JOB_HEARTBEAT_GRACE:
+                return False
+        return True
+    except NoSuchJobError:
+        return False
+    except RedisError:
+        return True
+
+
+def recover_interrupted() -> dict:
+    """Clean up after workers that died mid-job (SIGKILL, lost machine, Redis or PostgreSQL cut).
+
+    RQ's started-job registries are cleaned now, so a killed job with retries left is queued again (its
+    run resumes from the saved cursor) instead of waiting for a worker's ten-minute maintenance; then
+    every `running` sync run whose job is no longer worked on is marked abandoned.
+    """
+    from rq.registry import StartedJobRegistry
+
+    from ..jobs import QUEUES, get_queue
+    from .engine import abandon_stale_runs
+
+    for name in QUEUES:
+        queue = get_queue(name)
+        StartedJobRegistry(queue=queue).cleanup()
+    abandoned = abandon_stale_runs(db_session(), job_alive=rq_job_alive)
+    return {"abandoned": abandoned}
 
 
 def _record_paused(portal: Portal, entity: str, mode: SyncMode, reason: str) -> SyncRun:
@@ -122,7 +187,9 @@ def sync_portal(portal_id: int, mode: str = "incremental") -> dict:
         return {"paused": reason}
     sync = open_sync(portal)
     sync.refresh_reference()
-    jobs = [enqueue_sync(portal_id, spec.name, mode).id for spec in sync.entities()]
+    disabled = set(db_session().scalars(select(SyncState.entity).where(SyncState.portal_id == portal_id,
+                                                                         SyncState.enabled.is_(False))))
+    jobs = [enqueue_sync(portal_id, spec.name, mode).id for spec in sync.entities() if spec.name not in disabled]
     return {"queued": jobs}
 
 
@@ -262,13 +329,18 @@ def schedule_due_syncs() -> int:
 
 
 def reconcile_all() -> int:
-    """Periodic job: queue a reconciliation (id-set diff, deletions included) for every enabled entity."""
+    """Periodic job: queue a reconciliation (id-set diff, deletions included) of every active portal.
+
+    Each portal's planning job queues one reconcile per entity the portal has now (smart processes
+    included), except entities switched off; an entity whose first full sync never finished (its job
+    killed, say) is reconciled too, which loads it. Interrupted runs are cleaned up first
+    (`recover_interrupted`), so none is left reading `running`. Returns how many portals were queued."""
+    recover_interrupted()
     session = db_session()
     n = 0
-    for portal in session.scalars(select(Portal).where(Portal.status == PortalStatus.active)):
-        for st in session.scalars(select(SyncState).where(SyncState.portal_id == portal.id, SyncState.enabled)):
-            enqueue_sync(portal.id, st.entity, "reconcile")
-            n += 1
+    for portal_id in session.scalars(select(Portal.id).where(Portal.status == PortalStatus.active)).all():
+        enqueue_portal_sync(portal_id, "reconcile")
+        n += 1
     return n
 
 
@@ -276,6 +348,7 @@ def sweep_pending_events() -> int:
     """Periodic job: queue event application for portals with events still pending (a safety net)."""
     from ..models import PortalEvent
 
+    recover_interrupted()
     session = db_session()
     ids = session.scalars(select(PortalEvent.portal_id).where(PortalEvent.consumed_at.is_(None)).distinct()).all()
     for pid in ids:
