@@ -138,6 +138,8 @@ def periodic_jobs() -> list[Periodic]:
     """Every periodic job of Hub24, in one place."""
     from . import maintenance
     from .bitrix import tokens
+    from .sync import offline
+    from .sync import service as sync_service
     from .users import service as users_service
 
     return [
@@ -147,6 +149,11 @@ def periodic_jobs() -> list[Periodic]:
         Periodic("token-upkeep", tokens.upkeep_idle_tokens, MAINTENANCE, interval=6 * 3600),
         # Hub24's user directory: queues (on sync) each portal's daily sync at its configured time
         Periodic("users-daily-sync", users_service.schedule_daily_syncs, MAINTENANCE, interval=600),
+        # the CRM mirror: incremental syncs when due, a safety net for events, the offline queue, reconciliation
+        Periodic("sync-due", sync_service.schedule_due_syncs, SYNC, interval=60),
+        Periodic("sync-events-sweep", sync_service.sweep_pending_events, SYNC, interval=60),
+        Periodic("sync-offline-drain", offline.drain_all, SYNC, interval=120),
+        Periodic("sync-reconcile", sync_service.reconcile_all, SYNC, interval=6 * 3600),
     ]
 
 
