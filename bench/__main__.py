@@ -1,6 +1,6 @@
 """`make bench`: Hub24's benchmarks. Each prints `BENCH <name> key=value ...` lines with its ratios.
 
-    python -m bench [limited|unlimited|events ...] [--deals N]
+    python -m bench [limited|unlimited|events|charts ...] [--deals N]
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import warnings
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
-    ap.add_argument("which", nargs="*", default=["limited", "unlimited", "events"])
+    ap.add_argument("which", nargs="*", default=["limited", "unlimited", "events", "charts"])
     ap.add_argument("--deals", type=int, default=None, help="override the benchmark's size")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -30,7 +30,9 @@ def main() -> int:
 
             events.run(args.deals or 10_000)
         elif name == "charts":
-            __import__("bench.charts", fromlist=["run"]).run(args.deals or 100_000)  # question -> chart, dashboard
+            from . import charts
+
+            charts.run(args.deals or 100_000)
         else:
             ap.error(f"unknown benchmark {name}")
     return 0
