@@ -109,8 +109,8 @@ class Stack:
         self._spawn("sandbox", [PY, "-m", "sandbox", "--port", str(sandbox_port), "--data-size", str(self.data_size),
                                 "--limits", self.limits, "--latency-ms", str(self.latency_ms),
                                 "--cost-sleep", str(self.cost_sleep), "--seed", str(self.seed)], dict(os.environ))
-        wait_until(lambda: requests.get(f"{self.sandbox_base}/sandbox/portals", timeout=2).ok, 300,
-                   what="the sandbox", interval=0.3)
+        wait_until(lambda: requests.get(f"{self.sandbox_base}/sandbox/portals", timeout=2).json(), 300,
+                   what="the sandbox and its seeded portal", interval=0.3)
         self.sandbox = SandboxPortal(self.sandbox_base, timeout=120)
         secret = "stack-secret-" + Fernet.generate_key().decode()[:24]
         self.sandbox.register_app(name="Hub24", handler_url=f"{self.app_base}/", install_url=f"{self.app_base}/install",
