@@ -24,6 +24,7 @@ from sandbox import Portal as SandboxPortal
 from sandbox.core import SandboxConfig
 from sandbox.oauth import oauth_base_url
 from sandbox.run import start_sandbox
+from app import create_app
 from tests.conftest import base_config
 
 CHROMIUM = os.environ.get("HUB24_CHROMIUM", "/usr/bin/chromium")
@@ -97,15 +98,42 @@ def run_jobs(app, *queues: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def live(engine, service_urls, chromium):
+def browser_database(service_urls):
+    """A database of the browser tests' own: the live stack commits (a real server, real workers), and
+    nothing it writes may be seen by the rest of the suite, which shares the test database."""
+    import uuid
+
+    import psycopg2
+    from alembic import command
+
+    from app.cli import alembic_config
+    from app.db import make_engine
+
+    name = f"hub24_browser_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(service_urls["database"])
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    base, _, query = service_urls["database"].partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else "")
+    eng = make_engine(url)
+    app = create_app(base_config(service_urls, DATABASE_URL=url, ENGINE=eng))
+    with app.app_context():
+        command.upgrade(alembic_config(), "heads")
+    yield url, eng
+    eng.dispose()
+    admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def live(browser_database, service_urls, chromium):
     """The live stack: {"app", "base", "handle", "portal" (sandbox.Portal), "client_id", "row_id", "url",
     "dispatch", "make_app"}.
 
     `url(placement, **params)` is the sandbox portal page showing that placement of Hub24; Hub24 runs
     without OPENAI_API_KEY (AI off) unless a test points `dispatch.target` at `make_app(OPENAI_...)`.
     """
-    from app import create_app
-
+    db_url, engine = browser_database
     handle = start_sandbox(SandboxConfig(data_size=60, limits="off", seed=23))
     dispatch = _Dispatch()
     server = make_server("127.0.0.1", 0, dispatch, threaded=True)
@@ -116,7 +144,7 @@ def live(engine, service_urls, chromium):
     redis = Redis.from_url(service_urls["redis"])
     redis.flushdb()
     def make_app(**extra):
-        return create_app(base_config(service_urls, ENGINE=engine, REDIS=redis, APP_BASE_URL=base,
+        return create_app(base_config(service_urls, DATABASE_URL=db_url, ENGINE=engine, REDIS=redis, APP_BASE_URL=base,
                                       B24_CLIENT_ID=reg["client_id"], B24_CLIENT_SECRET=reg["client_secret"],
                                       B24_ALLOW_HTTP="true", B24_OAUTH_URL=oauth_base_url(handle.sandbox), **extra))
 
