@@ -267,3 +267,27 @@ def installed_portal(b24_app, b24_sandbox, b24_registration, engine):
                 s.query(PortalToken).filter_by(portal_id=pid).delete()
                 s.query(Portal).filter_by(id=pid).delete()
             s.commit()
+
+
+# -- helpers for suites that mirror a sandbox portal reached by an incoming webhook ------------------
+
+WEBHOOK_SCOPES = ["crm", "user", "department"]
+
+
+def sandbox_settings(handle) -> dict:
+    """The settings that let Hub24 talk to `handle` (plain http, its OAuth server)."""
+    return {"B24_ALLOW_HTTP": "true", "B24_OAUTH_URL": handle.base_url + "/oauth"}
+
+
+def webhook_portal(db, handle, scopes: list[str] | None = None):
+    """Store (and commit in the test's transaction) an active Portal reaching `handle`'s first portal by webhook."""
+    from app.models import ConnectionKind, Portal, PortalStatus
+
+    scopes = scopes or WEBHOOK_SCOPES
+    hook = handle.portal.add_webhook(1, scopes)
+    p = Portal(member_id=handle.portal.member_id, domain=handle.portal.domain, status=PortalStatus.active,
+               connection_kind=ConnectionKind.webhook, webhook_url=handle.portal.webhook_url(hook),
+               client_endpoint=handle.portal.client_endpoint, scopes=list(scopes))
+    db.add(p)
+    db.commit()
+    return p

@@ -2,9 +2,10 @@
 import pytest
 
 from app.api.auth import create_api_key
-from app.models import ConnectionKind, Portal, PortalStatus
+from app.models import Portal, PortalStatus
 from sandbox.core import SandboxConfig
 from sandbox.run import start_sandbox
+from tests.sandbox_fixtures import sandbox_settings, webhook_portal
 
 
 @pytest.fixture()
@@ -16,18 +17,12 @@ def sandbox():
 
 @pytest.fixture()
 def app_overrides(sandbox):
-    return {"B24_ALLOW_HTTP": "true", "B24_OAUTH_URL": sandbox.base_url + "/oauth"}
+    return sandbox_settings(sandbox)
 
 
 @pytest.fixture()
 def portal(app, db, sandbox):
-    hook = sandbox.portal.add_webhook(1, ["crm", "user", "department"])
-    p = Portal(member_id=sandbox.portal.member_id, domain=sandbox.portal.domain, status=PortalStatus.active,
-               connection_kind=ConnectionKind.webhook, webhook_url=sandbox.portal.webhook_url(hook),
-               client_endpoint=sandbox.portal.client_endpoint, scopes=["crm", "user", "department"])
-    db.add(p)
-    db.commit()
-    return p
+    return webhook_portal(db, sandbox)
 
 
 @pytest.fixture()

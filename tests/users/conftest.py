@@ -2,9 +2,9 @@
 and a duplicate e-mail), connected to Hub24 by an incoming webhook of user 1 (an administrator)."""
 import pytest
 
-from app.models import ConnectionKind, Portal, PortalStatus
 from sandbox.core import SandboxConfig
 from sandbox.run import start_sandbox
+from tests.sandbox_fixtures import sandbox_settings, webhook_portal
 
 
 @pytest.fixture()
@@ -16,18 +16,12 @@ def sandbox():
 
 @pytest.fixture()
 def app_overrides(sandbox):
-    return {"B24_ALLOW_HTTP": "true", "B24_OAUTH_URL": sandbox.base_url + "/oauth"}
+    return sandbox_settings(sandbox)
 
 
 @pytest.fixture()
 def portal(app, db, sandbox):
-    hook = sandbox.portal.add_webhook(1, ["crm", "user", "department"])
-    p = Portal(member_id=sandbox.portal.member_id, domain=sandbox.portal.domain, status=PortalStatus.active,
-               connection_kind=ConnectionKind.webhook, webhook_url=sandbox.portal.webhook_url(hook),
-               client_endpoint=sandbox.portal.client_endpoint, scopes=["crm", "user", "department"])
-    db.add(p)
-    db.commit()
-    return p
+    return webhook_portal(db, sandbox)
 
 
 def add_portal_user(sandbox, **fields):
