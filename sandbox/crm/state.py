@@ -296,7 +296,8 @@ class CrmState:
                     out[name] = to_item(f, rec.get(f.key))
         if full:
             for k, v in kind.item_extra.items():
-                out.setdefault(k, copy.copy(v))
+                if k not in out:
+                    out[k] = copy.copy(v) if isinstance(v, (list, dict)) else v  # only containers need a copy
             if "fm" in rec:
                 out.update(_derived_fm(rec["fm"]))
             out["entityTypeId"] = kind.entity_type_id
