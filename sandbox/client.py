@@ -15,6 +15,7 @@ JSON-shaped data either way; failures raise `SandboxError`.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any
 
 import requests
@@ -30,10 +31,13 @@ class SandboxError(Exception):
         self.status, self.code, self.description, self.body = status, code, description, body
 
 
-class _Transport:
+class _Transport(ABC):
+    """How `Portal` reaches a sandbox: in-process through its WSGI app, or over HTTP."""
+
+    @abstractmethod
     def request(self, method: str, path: str, *, host: str | None = None, json_body: Any = None,
                 form: Any = None) -> tuple[int, Any, dict]:
-        raise NotImplementedError
+        """Send one request; returns (status, decoded JSON body or text, headers)."""
 
 
 class _InProcess(_Transport):

@@ -32,7 +32,7 @@ def like(got, doc, path="result"):
         assert type(got) is type(doc), path
 
 
-def envelope(got: dict, doc: dict) -> None:
+def check_envelope(got: dict, doc: dict) -> None:
     assert set(doc) - {"time"} <= set(got) and "time" in got
     assert set(doc["time"]) <= set(got["time"]) | {"operating_reset_at"}
     like(got["result"], doc["result"])
@@ -69,26 +69,26 @@ CASES = [
 def test_response_fixtures(ready, name, method, params):
     doc = fixture(name)
     got = ready(method, params)
-    envelope(got, doc)
+    check_envelope(got, doc)
 
 
 def test_mutating_response_fixtures(ready, receiver):
-    envelope(ready("event.bind", {"event": "ONCRMDEALADD", "handler": receiver.url + "/h"}),
+    check_envelope(ready("event.bind", {"event": "ONCRMDEALADD", "handler": receiver.url + "/h"}),
              fixture("event_bind_response.json"))
-    envelope(ready("event.unbind", {"event": "ONCRMDEALADD", "handler": receiver.url + "/h"}),
+    check_envelope(ready("event.unbind", {"event": "ONCRMDEALADD", "handler": receiver.url + "/h"}),
              fixture("event_unbind_response.json"))
-    envelope(ready("placement.bind", {"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": receiver.url + "/t"}),
+    check_envelope(ready("placement.bind", {"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": receiver.url + "/t"}),
              fixture("placement_bind_response.json"))
     robot = {"CODE": "test_robot", "HANDLER": receiver.url + "/robot", "NAME": "Send"}
-    envelope(ready("bizproc.robot.add", robot), fixture("bizproc_robot_add_response.json"))
-    envelope(ready("bizproc.robot.update", {"CODE": "test_robot", "FIELDS": {"NAME": "x"}}),
+    check_envelope(ready("bizproc.robot.add", robot), fixture("bizproc_robot_add_response.json"))
+    check_envelope(ready("bizproc.robot.update", {"CODE": "test_robot", "FIELDS": {"NAME": "x"}}),
              fixture("bizproc_robot_update_response.json"))
-    envelope(ready("bizproc.robot.delete", {"CODE": "test_robot"}), fixture("bizproc_robot_delete_response.json"))
+    check_envelope(ready("bizproc.robot.delete", {"CODE": "test_robot"}), fixture("bizproc_robot_delete_response.json"))
     reserved = ready("event.offline.get", {"clear": 0})["result"]
-    envelope(ready("event.offline.error", {"process_id": reserved["process_id"],
+    check_envelope(ready("event.offline.error", {"process_id": reserved["process_id"],
                                            "message_id": [reserved["events"][0]["MESSAGE_ID"]]}),
              fixture("event_offline_error_response.json"))
-    envelope(ready("event.offline.clear", {"process_id": reserved["process_id"]}),
+    check_envelope(ready("event.offline.clear", {"process_id": reserved["process_id"]}),
              fixture("event_offline_clear_response.json"))
 
 
