@@ -198,6 +198,8 @@ def option(spec: dict, result: Result) -> dict:
                         label_opts=opts.LabelOpts(is_show=len(cats) <= 12 and len(by_series) == 1, position="top"))
     if kind == "bar_horizontal":
         chart.reversal_axis()
+    elif len(cats) > 6:  # every category named: tilt the labels instead of letting ECharts skip some
+        theme = {**theme, "xaxis_opts": opts.AxisOpts(axislabel_opts=opts.LabelOpts(interval=0, rotate=30))}
     return _finish(chart.set_global_opts(**theme))
 
 

@@ -71,3 +71,14 @@ def test_imperfect_specs_fall_back_and_bad_ones_say_why():
 def test_csv_export_is_safe_for_spreadsheets():
     csv = render.to_csv(Result(["name", "n", "tags"], ["text", "number", "other"], [["=HYPERLINK(1)", 1, ["a"]], [None, 2.5, None]]))
     assert csv.splitlines() == ["name,n,tags", "'=HYPERLINK(1),1,\"[\"\"a\"\"]\"", ",2.5,"]
+
+
+def test_many_categories_are_all_labelled():
+    from app.charts import render
+    from app.charts.runner import Result
+
+    result = Result(columns=["stage", "deals"], rows=[[f"Stage {i}", i] for i in range(10)], kinds=["text", "number"])
+    opt = render.option({"chart_type": "bar", "x": "stage", "y": ["deals"]}, result)
+    axis = opt["xAxis"][0] if isinstance(opt["xAxis"], list) else opt["xAxis"]
+    assert axis["axisLabel"]["interval"] == 0 and axis["axisLabel"]["rotate"] == 30
+    assert axis["data"] == [f"Stage {i}" for i in range(10)]
