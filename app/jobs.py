@@ -57,12 +57,18 @@ def job_key(*parts: Any) -> str:
 
 
 def enqueue(queue_name: str, func: Callable[..., Any] | str, *args: Any, job_id: str | None = None,
-            retry: Retry | None = None, meta: dict | None = None, **kwargs: Any) -> Job:
+            retry: Retry | None = None, meta: dict | None = None, follow_up: bool = False, **kwargs: Any) -> Job:
     """Enqueue `func(*args, **kwargs)` on `queue_name`.
 
     A deterministic `job_id` de-duplicates: while a job with that id is queued or running, enqueueing
-    it again returns the existing job instead of adding a second one.
+    it again returns the existing job instead of adding a second one. With `follow_up`, new work that
+    arrives while that job is already *running* (it may have read its input already) gets one queued
+    follow-up job (`<job_id>-next`), so it is never left to wait for a periodic sweep.
     """
+    if follow_up and job_id:
+        running = Job.fetch_many([job_id], connection=redis_connection())[0]
+        if running is not None and running.get_status(refresh=False) == "started":
+            job_id = f"{job_id}-next"
     q = get_queue(queue_name)
     options = {"job_id": job_id, "retry": retry, "meta": meta or {}, "args": args, "kwargs": kwargs}
     if not job_id:

@@ -146,7 +146,8 @@ def _queue_apply(portal_id: int) -> None:
     """
     from ..sync.service import apply_pending_events
 
-    enqueue(SYNC, apply_pending_events, portal_id, job_id=job_key("events-apply", portal_id), retry=RETRY_SYNC)
+    enqueue(SYNC, apply_pending_events, portal_id, job_id=job_key("events-apply", portal_id), retry=RETRY_SYNC,
+            follow_up=True)
 
 
 def pending_events(portal_id: int, entity_type: str | None = None, limit: int = 2500) -> list[PortalEvent]:

@@ -59,3 +59,16 @@ def test_cron_registers_every_periodic_job_once(app, redis_conn):
         expected = sum(1 for p in periodic_jobs() if p.queue == queue)
         assert get_queue(queue).count == expected, queue
         assert all(isinstance(Job.fetch(i, connection=redis_conn), Job) for i in get_queue(queue).job_ids)
+
+
+def test_work_arriving_during_a_running_job_gets_one_follow_up(app, redis_conn):
+    from rq.job import JobStatus
+
+    key = job_key("events-apply", 7)
+    first = enqueue("sync", "app.maintenance.scheduler_heartbeat", job_id=key, follow_up=True)
+    assert enqueue("sync", "app.maintenance.scheduler_heartbeat", job_id=key, follow_up=True).id == first.id
+    first.set_status(JobStatus.STARTED)  # the worker took it and may have read its input already
+    second = enqueue("sync", "app.maintenance.scheduler_heartbeat", job_id=key, follow_up=True)
+    third = enqueue("sync", "app.maintenance.scheduler_heartbeat", job_id=key, follow_up=True)
+    assert second.id == third.id == f"{key}-next"
+    assert [j for j in get_queue("sync").job_ids if j.endswith("-next")] == [second.id]  # exactly one follow-up
