@@ -80,6 +80,12 @@ def app_overrides() -> dict:
 def app(engine, service_urls, redis_conn, app_overrides):
     """The app with its session bound to one connection whose transaction is rolled back after the test."""
     application = create_app(base_config(service_urls, ENGINE=engine, REDIS=redis_conn, **app_overrides))
+    yield from rolled_back(application, engine)
+
+
+def rolled_back(application, engine):
+    """Run `application` (app context pushed) with its session on one connection whose transaction is
+    rolled back afterwards; a generator for fixtures to `yield from`."""
     application.config["TESTING"] = True
     connection = engine.connect()
     outer = connection.begin()

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app import create_app
 from sandbox import oauth as sandbox_oauth
@@ -179,18 +179,9 @@ def b24_settings(b24_base_settings, b24_sandbox, b24_registration) -> dict:
 @pytest.fixture()
 def b24_app(engine, redis_conn, b24_settings):
     """The app pointed at the sandbox; session on one connection rolled back after the test."""
-    application = create_app({**b24_settings, "ENGINE": engine, "REDIS": redis_conn})
-    application.config["TESTING"] = True
-    connection = engine.connect()
-    outer = connection.begin()
-    session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                                          expire_on_commit=False))
-    application.extensions["db.session"] = session
-    with application.app_context():
-        yield application
-    session.remove()
-    outer.rollback()
-    connection.close()
+    from tests.conftest import rolled_back
+
+    yield from rolled_back(create_app({**b24_settings, "ENGINE": engine, "REDIS": redis_conn}), engine)
 
 
 @pytest.fixture()
@@ -291,3 +282,17 @@ def webhook_portal(db, handle, scopes: list[str] | None = None):
     db.add(p)
     db.commit()
     return p
+
+
+class AppDispatch:
+    """A WSGI callable for a test server started once: each test points `target` at its own app
+    (503 until one is set)."""
+
+    def __init__(self) -> None:
+        self.target = None
+
+    def __call__(self, environ, start_response):
+        if self.target is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no app yet"]
+        return self.target(environ, start_response)

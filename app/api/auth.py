@@ -16,7 +16,7 @@ from typing import Any, Callable
 from flask import g, jsonify, request
 from sqlalchemy import select
 
-from ..bitrix.verify import VerificationFailed, read_frame_token, refuse
+from ..bitrix.verify import VerificationFailed, portal_for_frame_token, refuse
 from ..db import db_session
 from ..models import Portal
 from ..models.access import ApiKey
@@ -60,10 +60,7 @@ def api_auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
             if token.startswith(KEY_PREFIX):
                 portal, caller = portal_for_api_key(token), "api_key"
             else:
-                claims = read_frame_token(token)
-                portal = db_session().get(Portal, claims.portal_id)
-                if portal is None or portal.member_id != claims.member_id or not portal.is_installed:
-                    raise VerificationFailed("Hub24 is no longer installed on this portal.", reason="portal_gone")
+                claims, portal = portal_for_frame_token(token)
                 caller, g.frame = "frame", claims
         except VerificationFailed as exc:
             refuse("api call", exc)

@@ -306,6 +306,16 @@ def read_frame_token(token: str) -> FrameClaims:
                                  reason="bad_frame_token") from None
 
 
+def portal_for_frame_token(token: str) -> tuple[FrameClaims, Portal]:
+    """A frame token's claims and its installed portal; raises VerificationFailed (401) otherwise."""
+    claims = read_frame_token(token)
+    portal = db_session().get(Portal, claims.portal_id)
+    if portal is None or portal.member_id != claims.member_id or not portal.is_installed:
+        raise VerificationFailed("Hub24 is no longer installed on this portal.", reason="portal_gone",
+                                 member_id=claims.member_id)
+    return claims, portal
+
+
 def frame_auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator for API views called from a frame page: a valid bearer frame token or 401 JSON.
 
@@ -316,11 +326,7 @@ def frame_auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
         try:
-            claims = read_frame_token(token)
-            portal = db_session().get(Portal, claims.portal_id)
-            if portal is None or portal.member_id != claims.member_id or not portal.is_installed:
-                raise VerificationFailed("Hub24 is no longer installed on this portal.", reason="portal_gone",
-                                         member_id=claims.member_id)
+            claims, portal = portal_for_frame_token(token)
         except VerificationFailed as exc:
             refuse("frame api call", exc)
             resp = jsonify(error="unauthorized", message=exc.message)

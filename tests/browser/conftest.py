@@ -38,15 +38,7 @@ pytestmark = pytest.mark.browser
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-class _Dispatch:
-    def __init__(self) -> None:
-        self.target = None
-
-    def __call__(self, environ, start_response):
-        if self.target is None:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"starting"]
-        return self.target(environ, start_response)
+from tests.sandbox_fixtures import AppDispatch as _Dispatch  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -46,17 +46,7 @@ def php_pairs(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
-class _Dispatch:
-    """The WSGI callable the test server runs; each test points it at its own app."""
-
-    def __init__(self) -> None:
-        self.target = None
-
-    def __call__(self, environ, start_response):
-        if self.target is None:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"no app"]
-        return self.target(environ, start_response)
+from tests.sandbox_fixtures import AppDispatch as _Dispatch  # noqa: E402
 
 
 @pytest.fixture(scope="session")
