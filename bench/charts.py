@@ -34,7 +34,7 @@ def run(deals: int = 100_000, rounds: int = 20) -> list[str]:
         app = make_app(svc, base)
         app.config.update(OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=base + "/v1")
         migrate(app)
-        pid, _sb, _hook = webhook_portal(app, base)
+        pid, _sb, _hook = webhook_portal(app, base, plan="unlimited")
         from sqlalchemy import text
 
         from app.charts import ai

@@ -80,8 +80,12 @@ def migrate(app) -> None:
         command.upgrade(alembic_config(), "heads")
 
 
-def webhook_portal(app, base: str):
-    """A portal row connected to the sandbox's first portal by an incoming webhook (fresh schema)."""
+def webhook_portal(app, base: str, plan: str = "standard"):
+    """A portal row connected to the sandbox's first portal by an incoming webhook (fresh schema).
+
+    `plan` is what an administrator would set with `flask portal plan`: ``unlimited`` for a sandbox on
+    ``--limits off`` (an on-premise Bitrix24 without the REST limit), so Hub24 does not pace itself.
+    """
     from sandbox.client import Portal as SandboxPortal
 
     from app.db import db_session
@@ -98,7 +102,7 @@ def webhook_portal(app, base: str):
             drop_portal_schema(s.connection(), old.id)
             s.delete(old)
             s.commit()
-        p = Portal(member_id=info["member_id"], domain=info["domain"], status=PortalStatus.active,
+        p = Portal(member_id=info["member_id"], domain=info["domain"], status=PortalStatus.active, plan=plan,
                    connection_kind=ConnectionKind.webhook, webhook_url=hook["url"], client_endpoint=info["client_endpoint"])
         s.add(p)
         s.commit()

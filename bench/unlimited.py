@@ -16,7 +16,7 @@ def run(deals: int = 200_000) -> list[str]:
     with services() as svc, sandbox_process(deals, "off") as (base, _):
         app = make_app(svc, base)
         migrate(app)
-        pid, _sb, _hook = webhook_portal(app, base)
+        pid, _sb, _hook = webhook_portal(app, base, plan="unlimited")
         from sqlalchemy import text
 
         from app.sync import service

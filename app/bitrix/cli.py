@@ -1,4 +1,4 @@
-"""Flask commands for portal connections: `flask portal connect|reconcile|list` and `flask doctor [PORTAL]`."""
+"""Flask commands for portal connections: `flask portal connect|reconcile|list|plan|api-key` and `flask doctor`."""
 from __future__ import annotations
 
 import click
@@ -69,6 +69,30 @@ def portal_list() -> None:
 
     for p in db_session().scalars(select(Portal).order_by(Portal.id)):
         click.echo(f"{p.id}\t{p.domain}\t{p.member_id}\t{p.connection_kind.value}\t{p.status.value}")
+
+
+@portal_group.command("plan")
+@click.argument("portal")
+@click.argument("plan", type=click.Choice(["standard", "enterprise", "unlimited"]))
+@with_appcontext
+def portal_plan(portal: str, plan: str) -> None:
+    """Set PORTAL's request-rate plan: standard (2/s, burst 50), enterprise (5/s, 250), or unlimited for an
+    on-premise Bitrix24 whose REST limit is off. Installed apps learn standard/enterprise from app.info."""
+    from ..db import db_session
+    from .doctor import find
+    from .ratelimit import Limits, limiter_for
+
+    row = find(portal)
+    if row is None:
+        raise click.ClickException(f"no portal {portal!r}")
+    row.plan = plan
+    db_session().commit()
+    from flask import current_app
+
+    limiter_for(current_app.extensions["redis"], row.member_id, plan).reset()  # start the new bucket empty
+    limits = Limits.for_plan(plan)
+    click.echo(f"{row.domain}: plan {plan} (" + (f"Hub24 sends up to {limits.rate:.2f} requests/s, bursts of "
+                                                 f"{int(limits.capacity)})" if limits.enabled else "no request limit)"))
 
 
 @portal_group.command("api-key")

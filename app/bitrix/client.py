@@ -265,6 +265,12 @@ class PortalClient:
                 return fn()
             except RateLimited as exc:
                 if exc.code.upper() == "QUERY_LIMIT_EXCEEDED":
+                    if not self.limiter.limits.enabled:
+                        # a portal recorded as unlimited has a limit after all: pace like a standard plan
+                        log.warning("portal recorded as plan 'unlimited' answered QUERY_LIMIT_EXCEEDED; "
+                                    "using the standard plan's limits (set the plan with `flask portal plan`)",
+                                    extra={"member_id": self.member_id})
+                        self.limiter = ratelimit.limiter_for(self._redis, self.member_id, "standard")
                     self.limiter.fill()  # someone else spends this portal's budget: everyone slows down
                 wait = exc.retry_after if exc.code.upper() != "QUERY_LIMIT_EXCEEDED" else min(2.0 ** attempt, 30.0)
                 if self.interactive or spent + wait > JOB_MAX_BACKOFF:

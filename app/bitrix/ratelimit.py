@@ -22,8 +22,11 @@ from redis import Redis
 
 from .errors import RateLimited
 
-# plan -> (drain per second, capacity): Bitrix24's numbers (PROTOCOL.md §4.1).
+# plan -> (drain per second, capacity): Bitrix24's numbers (PROTOCOL.md §4.1). `unlimited` is an on-premise
+# Bitrix24 whose administrator left the REST limit off (its default, §4.2): Hub24 keeps no bucket for it.
 PLANS: dict[str, tuple[float, int]] = {"standard": (2.0, 50), "enterprise": (5.0, 250)}
+UNLIMITED = "unlimited"
+PLAN_NAMES = (*PLANS, UNLIMITED)
 # Hub24 uses 97% of the drain rate and 84% of the capacity: room for requests that arrive at the portal
 # slightly bunched (network jitter) and for clock differences, while still using >90% of the allowance.
 SAFETY_RATE = 0.97
@@ -85,12 +88,21 @@ class Limits:
 
     rate: float
     capacity: float
+    enabled: bool = True
 
     @classmethod
     def for_plan(cls, plan: str | None) -> "Limits":
         """Hub24's bucket for a Bitrix24 plan (`Portal.plan`; unknown plans get the standard numbers)."""
-        rate, burst = PLANS.get((plan or "standard").lower(), PLANS["standard"])
+        name = (plan or "standard").lower()
+        if name == UNLIMITED:
+            return cls(rate=0.0, capacity=0.0, enabled=False)
+        rate, burst = PLANS.get(name, PLANS["standard"])
         return cls(rate=rate * SAFETY_RATE, capacity=max(1.0, float(int(burst * SAFETY_BURST))))
+
+    @property
+    def burst(self) -> int | None:
+        """Requests Hub24 may have in flight at once without waiting (None: no limit)."""
+        return int(self.capacity) if self.enabled else None
 
 
 class RateLimiter:
@@ -110,6 +122,8 @@ class RateLimiter:
         Granted with wait > 0 means the slot is reserved `wait` seconds from now: the caller must sleep
         that long before sending. Not granted means nothing was taken; `wait` says when to try again.
         """
+        if not self.limits.enabled:
+            return True, 0.0
         granted, wait = self._script(keys=[self.key], args=[self.limits.rate, self.limits.capacity, cost,
                                                             -1 if max_wait is None else max_wait])
         return bool(int(granted)), float(wait)
@@ -130,6 +144,8 @@ class RateLimiter:
 
     def fill(self) -> None:
         """Mark the bucket full (after an unexpected 503: someone else is using this portal's budget)."""
+        if not self.limits.enabled:
+            return
         self._fill(keys=[self.key], args=[self.limits.capacity, self.limits.rate])
 
     def level(self) -> float:

@@ -5,6 +5,9 @@ difference to the manifest is applied. Running it again right after changes noth
 read back (`bizproc.robot.list` returns codes), so a fingerprint of what was registered is kept in
 `Portal.registered["robots"]`; a robot whose declaration changed is updated with `bizproc.robot.update`.
 
+The same read asks the portal's `app.info`, whose LICENSE_FAMILY says which request-rate limit applies
+(Enterprise or standard); it is kept as `Portal.plan` for the gateway's leaky bucket.
+
 Offline event bindings ("offline where the plan allows") are attempted; a portal that refuses them (plan,
 rights) is reported under `skipped` and the online handler still covers the event.
 """
@@ -22,6 +25,7 @@ from ..db import db_session
 from ..manifest import load_manifest
 from ..models import ConnectionKind, Portal
 from .errors import BitrixError, MethodError, NotAvailableForWebhook
+from .ratelimit import UNLIMITED
 
 log = logging.getLogger("hub24.reconcile")
 
@@ -99,15 +103,31 @@ def _client(portal_id: int) -> Caller:
     return client_for(portal_id)
 
 
-def _read(client: Caller) -> tuple[list, list, list]:
-    """What Hub24 has registered in the portal, in one batch request."""
+def _read(client: Caller) -> tuple[list, list, list, dict]:
+    """What Hub24 has registered in the portal, and the portal's `app.info`, in one batch request.
+
+    A failing `app.info` only costs the plan check (its answer comes back as {}); the others are needed.
+    """
     out = client.batch_raw({"events": ("event.get", {}), "placements": ("placement.get", {}),
-                            "robots": ("bizproc.robot.list", {})})
-    if out.errors:
-        key, err = next(iter(out.errors.items()))
+                            "robots": ("bizproc.robot.list", {}), "app": ("app.info", {})})
+    errors = {k: v for k, v in out.errors.items() if k != "app"}
+    if errors:
+        key, err = next(iter(errors.items()))
         raise MethodError(str(err.get("error", "")), str(err.get("error_description", "")), method=str(key))
     as_list = lambda v: list(v.values()) if isinstance(v, dict) else list(v or [])  # noqa: E731  PHP [] vs {}
-    return as_list(out.result.get("events")), as_list(out.result.get("placements")), as_list(out.result.get("robots"))
+    info = out.result.get("app")
+    return (as_list(out.result.get("events")), as_list(out.result.get("placements")),
+            as_list(out.result.get("robots")), info if isinstance(info, dict) else {})
+
+
+def plan_from_license(info: dict[str, Any], current: str | None) -> str:
+    """The rate-limit plan `app.info` implies: LICENSE_FAMILY ``ent`` is Enterprise (5/s, 250), any other
+    family the standard limits (2/s, 50). An administrator's ``unlimited`` (on-premise) is kept, and so is
+    the current plan when `app.info` said nothing."""
+    family = str(info.get("LICENSE_FAMILY") or "").strip().lower()
+    if current == UNLIMITED or not family:
+        return current or "standard"
+    return "enterprise" if family == "ent" else "standard"
 
 
 def plan(manifest: dict[str, Any], events: list, placements: list, robots: list,
@@ -138,7 +158,8 @@ def reconcile(portal_id: int, client: Caller | None = None, manifest: dict[str, 
     manifest = manifest or load_manifest()
     client = client or _client(portal_id)
     registered = dict(portal.registered or {})
-    changes, fingerprints = plan(manifest, *_read(client), dict(registered.get("robots") or {}))
+    events, placements, robots, info = _read(client)
+    changes, fingerprints = plan(manifest, events, placements, robots, dict(registered.get("robots") or {}))
     report = ReconcileReport()
     failed: dict[str, str] = {} if dry_run else _apply(client, changes)
     for ch in changes:
@@ -150,6 +171,10 @@ def reconcile(portal_id: int, client: Caller | None = None, manifest: dict[str, 
         return report
     registered["robots"] = fingerprints
     portal.registered = registered
+    rate_plan = plan_from_license(info, portal.plan)
+    if rate_plan != portal.plan:
+        log.info("portal plan from app.info", extra={"portal_id": portal_id, "plan": rate_plan})
+        portal.plan = rate_plan
     session.commit()
     log.info("portal reconciled", extra={"portal_id": portal_id, **{k: len(v) for k, v in report.as_dict().items()}})
     return report
@@ -238,4 +263,4 @@ def reconcile_portal(portal_id: int) -> dict[str, list[str]]:
         return {}
 
 
-__all__ = ["BitrixError", "Change", "ReconcileReport", "plan", "reconcile", "reconcile_portal", "robot_fields", "handler_url"]
+__all__ = ["BitrixError", "Change", "ReconcileReport", "plan", "plan_from_license", "reconcile", "reconcile_portal", "robot_fields", "handler_url"]

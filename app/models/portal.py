@@ -37,7 +37,9 @@ class Portal(Base):
     connection_kind: Mapped[ConnectionKind] = mapped_column(Enum(ConnectionKind, name="connection_kind"),
                                                            default=ConnectionKind.oauth_app)
     scopes: Mapped[list] = mapped_column(JSON, default=list)
-    plan: Mapped[str] = mapped_column(String(32), default="standard")  # rate-limit plan: standard | enterprise
+    # rate-limit plan: standard | enterprise (read from app.info LICENSE_FAMILY by reconcile) | unlimited (an
+    # on-premise portal without the REST limit, set by `flask portal plan`)
+    plan: Mapped[str] = mapped_column(String(32), default="standard")
     application_token: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     webhook_url: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     installed_at: Mapped[datetime | None] = mapped_column(nullable=True)

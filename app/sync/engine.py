@@ -20,7 +20,7 @@ from ..models.sync import RunStatus, SyncMode, SyncRun, SyncState
 from . import extract, reference
 from .columns import Column, columns_for, schema_version
 from .entities import CLASSIC, EntitySpec, smart_process
-from .load import delete_ids, load_records, rebuild_columns
+from .load import Staged, delete_ids, load_records, rebuild_columns
 from .loaders import Loaders
 from .schema import ensure_entity_table, ensure_portal_schema, ident
 from .transform import Labels
@@ -48,7 +48,7 @@ class PortalSync:
     client_factory: Callable[[], Any] | None = None  # more clients for concurrent reads (full sync)
     thread_context: Callable[[], Any] | None = None  # context each fetching thread runs in (app context)
     max_parallel: int = 16  # id windows of a full sync (batch calls it may take); Bitrix24's burst allows 50
-    fetch_threads: int = 12  # batch calls in flight at once: enough to hide server time, few enough to pipeline
+    fetch_threads: int = 12  # batch calls in flight at once (each holds one parsed answer: ~20 MB per thread)
     loaders: int = 1  # connections loading a full sync's chunks at once (needs `loader_session`)
     loader_session: Callable[[], Session] | None = None  # a new session on its own connection, for loaders
     job_id: str | None = None  # the RQ job this sync runs in (recorded on every run it starts)
@@ -211,10 +211,10 @@ class PortalSync:
                     if self.loaders > 1 and self.loader_session else None)
             try:
                 for index, chunk in extract.parallel_keyset(clients, "crm.item.list", spec.list_params, windows,
-                                                            thread_context=self.thread_context):
+                                                            thread_context=self.thread_context, prepare=Staged):
                     run.calls_made += chunk.calls
                     run.rows_read += len(chunk.records)
-                    seen.extend(int(r["id"]) for r in chunk.records)
+                    seen.extend(chunk.records.ids)
                     if pool is None:
                         landed((index, chunk), self.load(spec, cols, chunk.records))
                     else:

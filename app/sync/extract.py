@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from ..bitrix.errors import IncompleteListError
 
@@ -28,7 +28,7 @@ class Gateway(Protocol):
 
 @dataclass
 class Chunk:
-    records: list[dict]
+    records: Any  # list[dict]; a `load.Staged` once a full sync's fetching thread prepared it
     cursor: int  # the last id of this chunk: resume from here
     calls: int  # REST calls this chunk cost
     done: bool  # no records after this chunk
@@ -116,13 +116,16 @@ def id_windows(after_id: int, max_id: int, calls_per_window: int, max_windows: i
 
 
 def parallel_keyset(clients: Sequence[Gateway], method: str, params: dict, windows: Sequence[tuple[int, int]], *,
-                    thread_context: Any = None, id_field: str = "id", buffer: int = 4) -> Iterator[tuple[int, Chunk]]:
+                    thread_context: Any = None, id_field: str = "id", buffer: int = 4,
+                    prepare: Callable[[list[dict]], Any] | None = None) -> Iterator[tuple[int, Chunk]]:
     """Read id windows concurrently (one thread per client, each taking the next window); yield
     (window index, chunk) as they land. Pass fewer clients than windows to bound the calls in flight.
 
     Fetching runs in threads (waiting on the network); the caller transforms and loads in its own thread,
-    so fetching and loading overlap. At most `buffer` chunks wait in memory. The first error in any
-    window stops the others and is raised here.
+    so fetching and loading overlap. At most `buffer` chunks wait in memory. `prepare`, when given, turns
+    each chunk's records into what the loader takes (`load.Staged`) in the fetching thread, so a chunk
+    waiting in the queue holds compact bytes rather than parsed records. The first error in any window
+    stops the others and is raised here.
     """
     import contextlib
     import queue
@@ -147,6 +150,8 @@ def parallel_keyset(clients: Sequence[Gateway], method: str, params: dict, windo
                     for chunk in keyset_pages(client, method, params, after_id=lo, upper_id=hi, id_field=id_field):
                         if stop.is_set():
                             return
+                        if prepare is not None:
+                            chunk.records = prepare(chunk.records)
                         out.put((index, chunk))
         except BaseException as exc:  # handed to the consumer, who raises it
             stop.set()

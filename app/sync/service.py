@@ -50,12 +50,20 @@ def open_sync(portal: Portal, progress: Callable[[SyncRun], None] | None = None)
 
     from rq import get_current_job
 
+    from ..bitrix.ratelimit import Limits
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    burst = 250 if portal.plan == "enterprise" else 50
+    # A cloud portal: half of Hub24's burst for one full sync's windows (events and pages still find room in
+    # the bucket), all of them in flight at once, since each batch call spends seconds of server time. An
+    # unlimited (on-premise) portal: calls cost no budget and the work is CPU on both sides, so a few calls
+    # in flight keep the loaders busy without holding many parsed answers in memory.
+    burst = Limits.for_plan(portal.plan).burst
+    windows = 24 if burst is None else max(1, min(24, burst // 2))
     job = get_current_job()
     return PortalSync(portal, client_for(portal.id), db_session(), progress=progress,
                       client_factory=lambda: client_for(portal.id), thread_context=app.app_context,
-                      max_parallel=max(1, min(24, burst // 2)), job_id=job.id if job is not None else None,
+                      max_parallel=windows, fetch_threads=6 if burst is None else windows,
+                      job_id=job.id if job is not None else None,
                       loaders=int(app.config.get("SYNC_LOADERS", 3)), loader_session=_new_session,
                       job_alive=rq_job_alive)
 
