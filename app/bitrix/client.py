@@ -30,7 +30,7 @@ from flask import current_app, has_request_context
 from ..db import db_session
 from ..models.portal import ConnectionKind, Portal
 from . import ratelimit, tokens
-from .errors import (AuthError, AuthLost, BatchCommandError, BitrixError, IncompleteListError, MethodError,
+from .errors import (RATE_CODES, AuthError, AuthLost, BatchCommandError, BitrixError, IncompleteListError, MethodError,
                      RateLimited, ScopeMissing, TokenExpired, TransportError)
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ REQUEST_TIMEOUT = 65  # seconds; Bitrix24 cuts a request at 60 s
 WEB_MAX_WAIT = 2.0  # seconds a web request may queue in the rate limiter before RateLimited
 JOB_MAX_BACKOFF = 900.0  # seconds a job may spend backing off on 503/429 within one call
 OPERATING_KEY = "hub24:operating:"  # + member_id:method -> operating_reset_at (unix time)
-RATE_CODES = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT", "OVERLOAD_LIMIT"}
 AUTH_RETRY_CODES = {"EXPIRED_TOKEN", "NO_AUTH_FOUND", "INVALID_TOKEN"}
 LOST_CODES = {"PORTAL_DELETED", "PAYMENT_REQUIRED"}
 # method -> (id field, key holding the items in `result` or None, how to ask for ascending ids)
@@ -180,8 +179,34 @@ class PortalClient:
         as_map = lambda v: v if isinstance(v, dict) else dict(enumerate(v or []))  # noqa: E731  PHP [] = {}
         keys = {str(k): k for k in commands}
         back = lambda d: {keys.get(str(k), k): v for k, v in as_map(d).items()}  # noqa: E731
-        return BatchResult(back(res.get("result")), back(res.get("result_error")), back(res.get("result_total")),
-                           back(res.get("result_next")), back(res.get("result_time")))
+        out = BatchResult(back(res.get("result")), back(res.get("result_error")), back(res.get("result_total")),
+                          back(res.get("result_next")), back(res.get("result_time")))
+        # Each nested call counts against its own method's operating time (PROTOCOL.md §4.2): remember the
+        # latest reset moment per method, so a 429 inside a later batch waits exactly long enough.
+        noted: set[str] = set()
+        for key, t in reversed(list(out.time.items())):
+            method = commands[key][0] if key in commands else None
+            if method and method.lower() not in noted and isinstance(t, Mapping):
+                noted.add(method.lower())
+                self._note_operating(method, {"time": t})
+        return out
+
+    def pause(self, code: str, method: str) -> float:
+        """Wait out a rate limit met inside a batch (`code` QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT or
+        OVERLOAD_LIMIT on `method`) before reading on; returns the seconds waited.
+
+        In a web request raises RateLimited at once (with `retry_after`); in a job sleeps until the
+        method's operating time frees up (429) or a short pause (503, after marking the bucket full).
+        """
+        code = code.upper()
+        wait = self._retry_after(code, method)
+        if code == "QUERY_LIMIT_EXCEEDED":
+            self.limiter.fill()
+        if self.interactive:
+            raise RateLimited(code, f"{method} is rate-limited by the portal", retry_after=wait, method=method)
+        log.info("%s on %s inside a batch; waiting %.1fs", code, method, wait, extra={"member_id": self.member_id})
+        self._sleep(wait)
+        return wait
 
     # -- lists ------------------------------------------------------------------------------------
     def list_all(self, method: str, params: Mapping[str, Any] | None = None, *, id_field: str | None = None,

@@ -34,6 +34,9 @@ class TransportError(BitrixError):
     """The portal could not be reached, or answered something that is not a Bitrix24 envelope."""
 
 
+RATE_CODES = frozenset({"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT", "OVERLOAD_LIMIT"})
+
+
 class RateLimited(BitrixError):
     """QUERY_LIMIT_EXCEEDED (503) or OPERATION_TIME_LIMIT (429); `retry_after` seconds is a safe wait."""
 

@@ -27,7 +27,8 @@ from .transform import Labels
 
 log = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=5)  # incremental window overlap: clock skew and same-second edits
-STALE_RUN = timedelta(minutes=10)  # a running run without a heartbeat this long is abandoned
+STALE_RUN = timedelta(minutes=15)  # a running run without a heartbeat this long is abandoned (> the longest
+# rate-limit wait, 10 minutes until Bitrix24 frees operating time)
 
 
 def utcnow() -> datetime:
@@ -211,7 +212,8 @@ class PortalSync:
                     if self.loaders > 1 and self.loader_session else None)
             try:
                 for index, chunk in extract.parallel_keyset(clients, "crm.item.list", spec.list_params, windows,
-                                                            thread_context=self.thread_context, prepare=Staged):
+                                                            thread_context=self.thread_context, prepare=Staged,
+                                                            idle=lambda: self.checkpoint(run)):
                     run.calls_made += chunk.calls
                     run.rows_read += len(chunk.records)
                     seen.extend(chunk.records.ids)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from ..bitrix.errors import IncompleteListError
+from ..bitrix.errors import RATE_CODES, BatchCommandError, IncompleteListError, RateLimited
 
 PAGE = 50
 BATCH = 50
+MAX_IDLE_PAUSES = 10  # rate-limit waits in a row that let no page through before giving up
 
 
 class Gateway(Protocol):
@@ -24,6 +25,8 @@ class Gateway(Protocol):
     def call(self, method: str, params: dict | None = None) -> Any: ...
 
     def batch(self, commands: dict[str, tuple[str, dict]], halt: bool = False) -> dict[str, Any]: ...
+
+    # optional: `pause(code, method)` waits out a rate limit met inside a batch (the gateway has it)
 
 
 @dataclass
@@ -45,26 +48,32 @@ def keyset_pages(client: Gateway, method: str, params: dict, *, after_id: int = 
                  pages_per_call: int = BATCH) -> Iterator[Chunk]:
     """Stream every record with id > `after_id` (and <= `upper_id`), ordered by id, one batch call per chunk.
 
-    Raises IncompleteListError when a page answers something that is not a page (never a short list).
+    When pages inside a batch are refused by a rate limit (OPERATION_TIME_LIMIT once a large portal has
+    spent its operating time), the pages before them are yielded, the client waits (`pause`) and reading
+    goes on from the last id. Raises IncompleteListError when a page answers something that is not a page
+    (never a short list), RateLimited after MAX_IDLE_PAUSES waits in a row that let nothing through.
     """
     base_filter = dict(extra_filter or {})
     if upper_id is not None:
         base_filter[f"<={id_field}"] = upper_id
     items_key = "[items]" if method == "crm.item.list" else ""
     last = after_id
+    idle_pauses = 0
     while True:
         commands: dict[str, tuple[str, dict]] = {}
         for n in range(pages_per_call):
             flt = dict(base_filter)
             flt[f">{id_field}"] = last if n == 0 else f"$result[p{n - 1}]{items_key}[{PAGE - 1}][{id_field}]"
             commands[f"p{n}"] = (method, {**params, "filter": flt, "order": {id_field: "ASC"}, "start": -1})
-        results = client.batch(commands)
+        results, limited = _batch(client, commands)
         records: list[dict] = []
         done = False
         prev_last = last
         for n in range(pages_per_call):
             key = f"p{n}"
             if key not in results:
+                if limited:
+                    break  # this page and the ones chained to it wait for the limit
                 raise IncompleteListError("", f"page {key} of {method} missing from the batch answer", method=method)
             page = _items(results[key])
             if page:
@@ -79,22 +88,62 @@ def keyset_pages(client: Gateway, method: str, params: dict, *, after_id: int = 
         last = prev_last
         if upper_id is not None and last >= upper_id:
             done = True
+        if limited and not done:
+            if records:
+                idle_pauses = 0
+                yield Chunk(records, last, 1, False)
+            else:
+                idle_pauses += 1
+                if idle_pauses > MAX_IDLE_PAUSES:
+                    raise RateLimited(limited, f"{method} stayed rate-limited through {MAX_IDLE_PAUSES} waits",
+                                      method=method)
+            client.pause(limited, method)  # type: ignore[attr-defined]
+            continue
         yield Chunk(records, last, 1, done)
         if done:
             return
 
 
+def _batch(client: Gateway, commands: dict[str, tuple[str, dict]]) -> tuple[dict[str, Any], str | None]:
+    """Run a batch; when some commands were refused by a rate limit (and the client can wait), return what
+    succeeded and the limit's code instead of raising."""
+    try:
+        return client.batch(commands), None
+    except BatchCommandError as exc:
+        errors = getattr(exc, "errors", None) or {}
+        codes = {str(e.get("error", "")).upper() for e in errors.values()}
+        if not codes or not codes <= RATE_CODES or not hasattr(client, "pause"):
+            raise
+        return dict(getattr(exc, "results", None) or {}), (exc.code or next(iter(codes))).upper()
+
+
 def read_by_ids(client: Gateway, method: str, params: dict, ids: Sequence[int], *, id_field: str = "id") -> Iterator[Chunk]:
-    """Read records by id, 2,500 per call; yields chunks. Missing ids are simply absent (deleted)."""
+    """Read records by id, 2,500 per call; yields chunks. Missing ids are simply absent (deleted).
+
+    Commands refused by a rate limit are sent again after the client's `pause` (their ids are not "missing").
+    """
     ids = sorted(set(int(i) for i in ids))
     per_call = PAGE * BATCH
     for start in range(0, len(ids), per_call):
         window = ids[start:start + per_call]
-        commands = {f"i{n}": (method, {**params, "filter": {f"@{id_field}": window[k:k + PAGE]}, "start": -1})
-                    for n, k in enumerate(range(0, len(window), PAGE))}
-        results = client.batch(commands)
-        records = [r for key in commands for r in _items(results.get(key))]
-        yield Chunk(records, window[-1], 1, start + per_call >= len(ids))
+        pending = {f"i{n}": (method, {**params, "filter": {f"@{id_field}": window[k:k + PAGE]}, "start": -1})
+                   for n, k in enumerate(range(0, len(window), PAGE))}
+        got: dict[str, Any] = {}
+        calls, idle_pauses = 0, 0
+        while pending:
+            results, limited = _batch(client, pending)
+            calls += 1
+            got.update(results)
+            pending = {k: v for k, v in pending.items() if k not in results} if limited else {}
+            if pending:
+                idle_pauses = 0 if results else idle_pauses + 1
+                if idle_pauses > MAX_IDLE_PAUSES:
+                    raise RateLimited(limited or "", f"{method} stayed rate-limited through {MAX_IDLE_PAUSES} waits",
+                                      method=method)
+                client.pause(limited, method)  # type: ignore[attr-defined]
+        keys = [f"i{n}" for n in range(-(-len(window) // PAGE))]
+        records = [r for key in keys for r in _items(got.get(key))]
+        yield Chunk(records, window[-1], calls, start + per_call >= len(ids))
 
 
 def max_id(client: Gateway, method: str, params: dict, *, id_field: str = "id") -> int:
@@ -117,15 +166,18 @@ def id_windows(after_id: int, max_id: int, calls_per_window: int, max_windows: i
 
 def parallel_keyset(clients: Sequence[Gateway], method: str, params: dict, windows: Sequence[tuple[int, int]], *,
                     thread_context: Any = None, id_field: str = "id", buffer: int = 4,
-                    prepare: Callable[[list[dict]], Any] | None = None) -> Iterator[tuple[int, Chunk]]:
+                    prepare: Callable[[list[dict]], Any] | None = None, idle: Callable[[], None] | None = None,
+                    idle_every: float = 30.0) -> Iterator[tuple[int, Chunk]]:
     """Read id windows concurrently (one thread per client, each taking the next window); yield
     (window index, chunk) as they land. Pass fewer clients than windows to bound the calls in flight.
 
     Fetching runs in threads (waiting on the network); the caller transforms and loads in its own thread,
     so fetching and loading overlap. At most `buffer` chunks wait in memory. `prepare`, when given, turns
     each chunk's records into what the loader takes (`load.Staged`) in the fetching thread, so a chunk
-    waiting in the queue holds compact bytes rather than parsed records. The first error in any window
-    stops the others and is raised here.
+    waiting in the queue holds compact bytes rather than parsed records. `idle` is called every
+    `idle_every` seconds in which no chunk lands (fetchers waiting out a rate limit), in the caller's
+    thread, so it can show the run is alive. The first error in any window stops the others and is
+    raised here.
     """
     import contextlib
     import queue
@@ -166,7 +218,11 @@ def parallel_keyset(clients: Sequence[Gateway], method: str, params: dict, windo
     finished = 0
     try:
         while finished < len(threads):
-            item = out.get()
+            try:
+                item = out.get(timeout=idle_every if idle else None)
+            except queue.Empty:
+                idle()  # type: ignore[misc]
+                continue
             if item is done_marker:
                 finished += 1
             elif isinstance(item, BaseException):

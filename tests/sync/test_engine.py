@@ -188,3 +188,65 @@ def test_full_sync_with_concurrent_loaders_commits_every_chunk(make_app, throwaw
             app.extensions["db.session"].remove()
             app.extensions["db.engine"].dispose()
             sandbox.stop()
+
+
+def test_operating_time_limit_inside_batches_waits_and_reads_on(app, db, portal, sandbox):
+    """A large portal spends its operating time mid-sync: the pages refused with OPERATION_TIME_LIMIT inside a
+    batch are read after the wait, from the last id; nothing is skipped, nothing read twice is lost."""
+    from sandbox.limits import Limiter
+
+    sync = service.open_sync(portal)
+    spec = sync.spec("deal")
+    sync.refresh_reference()
+    sync.prepare(spec)
+    limiter = sandbox.portal.limiter = Limiter("standard", operating_limit=0.02)  # two keyset pages' worth
+    waits = []
+
+    def time_passes(seconds):
+        waits.append(seconds)
+        limiter.reset()  # the operating window moved on
+
+    sync.client._sleep = time_passes
+    run = sync.full(spec, restart=True)
+    assert run.status == RunStatus.succeeded, run.error
+    assert run.rows_read == 160 and len(waits) >= 1 and all(w > 0 for w in waits)
+    sandbox.portal.limiter = Limiter("off", operating_limit=0)  # the checker reads without limits
+    assert check(portal, "deal").portal_rows == 160
+
+    # Events re-read by id meet the limit too: the refused commands are sent again, their ids not taken as deleted.
+    sandbox.portal.limiter = limiter
+    limiter.reset()
+    limiter.operating_limit = 0.006  # two by-id commands' worth
+    waits.clear()
+    db.execute(text(f"UPDATE portal_{portal.id}.deals SET title = 'stale', raw = raw - 'title'"))
+    run = sync.apply_ids(spec, range(1, 161))
+    assert run.status == RunStatus.succeeded, run.error
+    assert run.rows_deleted == 0 and run.rows_written == 160 and waits  # (the wait reset the counters)
+    sandbox.portal.limiter = Limiter("off", operating_limit=0)
+    assert check(portal, "deal").portal_rows == 160
+
+
+def test_keyset_reading_gives_up_on_a_limit_that_never_lifts_and_never_hides_other_errors():
+    from app.bitrix.errors import BatchCommandError, RateLimited
+    from app.sync import extract
+
+    class Gateway:
+        def __init__(self, code):
+            self.code, self.pauses = code, 0
+
+        def batch(self, commands, halt=False):
+            exc = BatchCommandError("p0", self.code, "refused", method="crm.item.list")
+            exc.errors, exc.results = {k: {"error": self.code} for k in commands}, {}
+            raise exc
+
+        def pause(self, code, method):
+            self.pauses += 1
+
+    stuck = Gateway("OPERATION_TIME_LIMIT")
+    with pytest.raises(RateLimited):
+        list(extract.keyset_pages(stuck, "crm.item.list", {"entityTypeId": 2}))
+    assert stuck.pauses == extract.MAX_IDLE_PAUSES
+    broken = Gateway("INTERNAL_SERVER_ERROR")  # not a limit: raised at once, no waiting
+    with pytest.raises(BatchCommandError):
+        list(extract.read_by_ids(broken, "crm.item.list", {"entityTypeId": 2}, [1, 2, 3]))
+    assert broken.pauses == 0
