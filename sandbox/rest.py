@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from flask import Blueprint, Response, current_app, redirect, request
 
 from . import errors
@@ -254,7 +255,14 @@ def _portal_for_host(sb: Sandbox, host: str) -> PortalState | None:
 
 
 def _json(body: dict, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    # orjson: a list page of 2,500 records serialises ~8x faster, and the sandbox's own CPU is what benchmarks
+    # running it beside Hub24 on one machine must keep small. The stdlib covers what orjson refuses (integers
+    # past 64 bits echoed from a request, say); both print the same JSON values.
+    try:
+        data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        data = json.dumps(body, ensure_ascii=False).encode()
+    return Response(data, status=status, mimetype="application/json")
 
 
 def _authenticate(sb: Sandbox, portal: PortalState, params: dict, hook: tuple[str, str] | None) -> Caller:
