@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import threading
 
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = SandboxConfig(host=args.host, port=args.port, limits=args.limits, latency_ms=args.latency_ms,
                         seed=args.seed, data_size=args.data_size, operating_limit=args.operating_limit, cost_sleep=args.cost_sleep)
     handle = start_sandbox(cfg, member_id=args.member_id)
+    # The seeded portal is millions of long-lived objects: keep them out of the garbage collector's full
+    # passes, which a burst of concurrent list answers would otherwise trigger again and again.
+    gc.freeze()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
