@@ -4,6 +4,7 @@ Views, CLI commands and jobs call these functions; each takes ids and loads what
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -209,19 +210,52 @@ def enqueue_portal_sync(portal_id: int, mode: str = "incremental"):
 def apply_pending_events(portal_id: int) -> dict:
     """Job: apply every recorded event of a portal, coalesced per entity type into batch reads.
 
-    Loops until no event is pending, so events recorded while it runs are not left behind.
+    Loops until no event is pending, so events recorded while it runs are not left behind. As a job it
+    holds the portal's apply lock (`_apply_lock`), so a follow-up job waits for the running one.
     """
-    from ..bitrix.events import mark_consumed, pending_events
+    from rq import get_current_job
 
     portal = _portal(portal_id)
     reason = pause_reason(portal)
     if reason:
         return {"paused": reason}
     totals = {"events": 0, "read": 0, "deleted": 0, "calls": 0}
-    sync: PortalSync | None = None
-    from rq import get_current_job
 
     in_job = get_current_job() is not None
+    with _apply_lock(portal_id) if in_job else contextlib.nullcontext():
+        return _apply_pending(portal, portal_id, in_job, totals)
+
+
+APPLY_LOCK_NS = 0x483234  # "H24": advisory-lock namespace of the per-portal event application
+
+
+@contextlib.contextmanager
+def _apply_lock(portal_id: int):
+    """One event-applying job per portal at a time, across workers.
+
+    The follow-up job queued while an apply job runs must not read the same pending events beside it (every
+    event would cost its read twice): it waits here until the running one is done, then applies what was
+    left. A session-level advisory lock on a connection of its own goes away with the worker if it dies.
+    """
+    from sqlalchemy import text
+
+    from ..db import engine
+
+    with engine().connect() as conn:
+        conn.execute(text("SET LOCAL lock_timeout = '15min'"))  # for this wait only
+        conn.execute(text("SELECT pg_advisory_lock(:ns, :portal)"), {"ns": APPLY_LOCK_NS, "portal": portal_id})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:ns, :portal)"), {"ns": APPLY_LOCK_NS, "portal": portal_id})
+            conn.commit()
+
+
+def _apply_pending(portal: Portal, portal_id: int, in_job: bool, totals: dict) -> dict:
+    from ..bitrix.events import mark_consumed, pending_events
+
+    sync: PortalSync | None = None
     while True:
         if in_job:
             _await_burst(portal_id)

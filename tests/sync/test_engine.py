@@ -250,3 +250,31 @@ def test_keyset_reading_gives_up_on_a_limit_that_never_lifts_and_never_hides_oth
     with pytest.raises(BatchCommandError):
         list(extract.read_by_ids(broken, "crm.item.list", {"entityTypeId": 2}, [1, 2, 3]))
     assert broken.pauses == 0
+
+
+def test_one_event_applying_job_per_portal_at_a_time(app, portal):
+    """The follow-up apply job waits for the running one instead of reading the same pending events beside it."""
+    import threading
+    import time
+
+    held, order = threading.Event(), []
+
+    def first():
+        with app.app_context(), service._apply_lock(portal.id):
+            held.set()
+            time.sleep(0.5)
+            order.append("first done")
+
+    def second():
+        held.wait(5)
+        with app.app_context(), service._apply_lock(portal.id):
+            order.append("second in")
+        with app.app_context(), service._apply_lock(portal.id + 1):  # another portal's lock is its own
+            order.append("other portal")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert order == ["first done", "second in", "other portal"]
