@@ -143,7 +143,7 @@ class Periodic:
 def periodic_jobs() -> list[Periodic]:
     """Every periodic job of Hub24, in one place."""
     from . import maintenance
-    from .bitrix import tokens
+    from .bitrix import reconcile, tokens
     from .sync import offline
     from .sync import service as sync_service
     from .users import service as users_service
@@ -153,6 +153,8 @@ def periodic_jobs() -> list[Periodic]:
         Periodic("clean-job-registries", maintenance.clean_job_registries, MAINTENANCE, interval=3600),
         # refresh tokens live 180 days; keep idle portals' grants alive (active ones refresh on their own)
         Periodic("token-upkeep", tokens.upkeep_idle_tokens, MAINTENANCE, interval=6 * 3600),
+        # each portal's request-rate plan from app.info (a portal may move to or from Enterprise)
+        Periodic("portal-plans", reconcile.refresh_plans, MAINTENANCE, interval=6 * 3600),
         # Hub24's user directory: queues (on sync) each portal's daily sync at its configured time
         Periodic("users-daily-sync", users_service.schedule_daily_syncs, MAINTENANCE, interval=600),
         # the CRM mirror: incremental syncs when due, a safety net for events, the offline queue, reconciliation

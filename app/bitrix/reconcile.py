@@ -254,6 +254,36 @@ def _robot_changes(manifest: dict[str, Any], codes: list, known: dict[str, str])
     return out, fingerprints
 
 
+def refresh_plans() -> dict[str, Any]:
+    """Periodic job (queue `maintenance`): ask each installed app's portal for its `app.info`, so a portal that
+    moved to or from Enterprise is paced for its new plan without waiting for the next reconcile.
+
+    Webhook portals cannot ask (`app.info` needs an app) and keep what `flask portal plan` set. A portal
+    that cannot be reached is skipped and reported; the others are still updated.
+    """
+    from sqlalchemy import select
+
+    session = db_session()
+    changed: dict[int, str] = {}
+    failed: list[int] = []
+    portals = session.scalars(select(Portal).where(Portal.connection_kind == ConnectionKind.oauth_app)).all()
+    for portal in portals:
+        if not portal.is_installed or portal.needs_reinstall:
+            continue
+        try:
+            info = _client(portal.id).call("app.info", {})
+        except BitrixError as exc:
+            log.info("plan refresh skipped: %s", exc.code, extra={"portal_id": portal.id})
+            failed.append(portal.id)
+            continue
+        plan = plan_from_license(info if isinstance(info, dict) else {}, portal.plan)
+        if plan != portal.plan:
+            portal.plan = plan
+            changed[portal.id] = plan
+    session.commit()
+    return {"changed": changed, "failed": failed}
+
+
 def reconcile_portal(portal_id: int) -> dict[str, list[str]]:
     """Job (queue `maintenance`): reconcile one portal; errors raise so RQ retries."""
     try:
@@ -263,4 +293,4 @@ def reconcile_portal(portal_id: int) -> dict[str, list[str]]:
         return {}
 
 
-__all__ = ["BitrixError", "Change", "ReconcileReport", "plan", "plan_from_license", "reconcile", "reconcile_portal", "robot_fields", "handler_url"]
+__all__ = ["BitrixError", "Change", "ReconcileReport", "plan", "plan_from_license", "refresh_plans", "reconcile", "reconcile_portal", "robot_fields", "handler_url"]

@@ -79,3 +79,19 @@ def test_an_unlimited_portal_that_answers_503_is_paced_like_a_standard_one(b24_a
     assert [e["status"] for e in handle.log.select("rest", host=portal.domain)] == [503, 200]
     assert c.limiter.limits == Limits.for_plan("standard")
     assert limiter_for(b24_app.extensions["redis"], portal.member_id, "standard").level() > 0  # marked full
+
+
+def test_periodic_plan_refresh_follows_the_portals_license(b24_app, installed_portal):
+    from app.bitrix.reconcile import refresh_plans
+    from app.jobs import periodic_jobs
+
+    assert [p.name for p in periodic_jobs() if p.func is refresh_plans] == ["portal-plans"]
+    ent = installed_portal(plan="enterprise")
+    hook = installed_portal(plan="enterprise", webhook=True)  # app.info needs an app: left as set
+    session = b24_app.extensions["db.session"]()
+    ent.plan, hook.plan = "standard", "unlimited"
+    session.commit()
+    out = refresh_plans()
+    session.expire_all()
+    assert ent.plan == "enterprise" and out["changed"].get(ent.id) == "enterprise"
+    assert hook.plan == "unlimited" and hook.id not in out["changed"] and not out["failed"]
