@@ -5,6 +5,8 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from .ratelimit import PLAN_NAMES
+
 
 @click.group("portal")
 def portal_group() -> None:
@@ -73,7 +75,7 @@ def portal_list() -> None:
 
 @portal_group.command("plan")
 @click.argument("portal")
-@click.argument("plan", type=click.Choice(["standard", "enterprise", "unlimited"]))
+@click.argument("plan", type=click.Choice(PLAN_NAMES))
 @with_appcontext
 def portal_plan(portal: str, plan: str) -> None:
     """Set PORTAL's request-rate plan: standard (2/s, burst 50), enterprise (5/s, 250), or unlimited for an

@@ -251,9 +251,7 @@ class PortalClient:
                     err = out.errors[key]
                     code = str(err.get("error", ""))
                     if code.upper() in RATE_CODES and not self.interactive and backoff_spent < JOB_MAX_BACKOFF:
-                        wait = self._retry_after(code, method)
-                        self._sleep(wait)
-                        backoff_spent += wait
+                        backoff_spent += self.pause(code, method)
                         break  # resume from last_id
                     if code.upper() in RATE_CODES:
                         raise RateLimited(code, str(err.get("error_description", "")), retry_after=self._retry_after(code, method),

@@ -90,14 +90,8 @@ def keyset_pages(client: Gateway, method: str, params: dict, *, after_id: int = 
             done = True
         if limited and not done:
             if records:
-                idle_pauses = 0
                 yield Chunk(records, last, 1, False)
-            else:
-                idle_pauses += 1
-                if idle_pauses > MAX_IDLE_PAUSES:
-                    raise RateLimited(limited, f"{method} stayed rate-limited through {MAX_IDLE_PAUSES} waits",
-                                      method=method)
-            client.pause(limited, method)  # type: ignore[attr-defined]
+            idle_pauses = _wait_out(client, limited, method, idle_pauses, progressed=bool(records))
             continue
         yield Chunk(records, last, 1, done)
         if done:
@@ -115,6 +109,16 @@ def _batch(client: Gateway, commands: dict[str, tuple[str, dict]]) -> tuple[dict
         if not codes or not codes <= RATE_CODES or not hasattr(client, "pause"):
             raise
         return dict(getattr(exc, "results", None) or {}), (exc.code or next(iter(codes))).upper()
+
+
+def _wait_out(client: Gateway, code: str, method: str, idle_pauses: int, *, progressed: bool) -> int:
+    """Let the client wait out rate limit `code`; returns the count of waits in a row that let nothing
+    through, raising RateLimited once it passes MAX_IDLE_PAUSES."""
+    idle_pauses = 0 if progressed else idle_pauses + 1
+    if idle_pauses > MAX_IDLE_PAUSES:
+        raise RateLimited(code, f"{method} stayed rate-limited through {MAX_IDLE_PAUSES} waits", method=method)
+    client.pause(code, method)  # type: ignore[attr-defined]
+    return idle_pauses
 
 
 def read_by_ids(client: Gateway, method: str, params: dict, ids: Sequence[int], *, id_field: str = "id") -> Iterator[Chunk]:
@@ -136,11 +140,7 @@ def read_by_ids(client: Gateway, method: str, params: dict, ids: Sequence[int], 
             got.update(results)
             pending = {k: v for k, v in pending.items() if k not in results} if limited else {}
             if pending:
-                idle_pauses = 0 if results else idle_pauses + 1
-                if idle_pauses > MAX_IDLE_PAUSES:
-                    raise RateLimited(limited or "", f"{method} stayed rate-limited through {MAX_IDLE_PAUSES} waits",
-                                      method=method)
-                client.pause(limited, method)  # type: ignore[attr-defined]
+                idle_pauses = _wait_out(client, limited or "", method, idle_pauses, progressed=bool(results))
         keys = [f"i{n}" for n in range(-(-len(window) // PAGE))]
         records = [r for key in keys for r in _items(got.get(key))]
         yield Chunk(records, window[-1], calls, start + per_call >= len(ids))

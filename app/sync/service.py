@@ -223,7 +223,7 @@ def apply_pending_events(portal_id: int) -> dict:
 
     in_job = get_current_job() is not None
     with _apply_lock(portal_id) if in_job else contextlib.nullcontext():
-        return _apply_pending(portal, portal_id, in_job, totals)
+        return _apply_pending(portal, in_job, totals)
 
 
 APPLY_LOCK_NS = 0x483234  # "H24": advisory-lock namespace of the per-portal event application
@@ -252,9 +252,10 @@ def _apply_lock(portal_id: int):
             conn.commit()
 
 
-def _apply_pending(portal: Portal, portal_id: int, in_job: bool, totals: dict) -> dict:
+def _apply_pending(portal: Portal, in_job: bool, totals: dict) -> dict:
     from ..bitrix.events import mark_consumed, pending_events
 
+    portal_id = portal.id
     sync: PortalSync | None = None
     while True:
         if in_job:
